@@ -1,0 +1,69 @@
+/* The block cache: images fetched lazily by HTTP range requests into
+ * <home>/images/<id>/, where <id> names the content (the catalog checksum, or
+ * the URL when there is none). Shared by the FUSE daemon and `nido image pull`;
+ * one process at a time owns an image (an flock on its directory).
+ *
+ * On disk, per image (format 1):
+ *   meta         JSON: url, tag, size, block_size, validators (etag,
+ *                last_modified), checksum, verified; written atomically.
+ *   data         the image, sparse, while incomplete or unverified.
+ *   map          one byte per block: 1 once the block's bytes are durable.
+ *   disk.qcow2 / disk.raw   the image after its checksum matched (renamed from data).
+ * A block is marked in map only after fdatasync of data has returned, so a
+ * crash never leaves a block marked with bytes that were not written. */
+#ifndef NIDO_CACHE_H
+#define NIDO_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fetch/catalog.h"
+
+#define CACHE_BLOCK_SIZE (64u * 1024)
+
+struct cache;
+struct cached_image;
+
+struct cache_info {
+	uint64_t size;			/* image size in bytes */
+	uint64_t cached;		/* bytes of blocks present */
+	int complete;			/* every block present */
+	int verified;			/* checksum matched (or: no checksum to check) */
+	uint64_t requests, fetched;	/* HTTP requests made and body bytes received */
+	char state[64];			/* "partial", "verifying", "verified", ... */
+	char last_error[512];
+};
+
+/* Opens the cache rooted at dir (created if missing) with its fetch workers. */
+int cache_open(const char *dir, const char *ca_file, struct cache **out);
+void cache_close(struct cache *c);
+
+/* Writes the directory name of an image's cache entry, e.g. "sha256-<hex>". */
+void cache_image_id(const struct cat_version *v, char *buf, size_t len);
+
+/* Opens (or returns the already open) cache entry of a catalog version; counted
+ * references, release with cache_put. -EBUSY when another process owns it. */
+int cache_get(struct cache *c, const struct cat_version *v, struct cached_image **out,
+	      char *err, size_t errlen);
+void cache_put(struct cached_image *img);
+
+/* Reads bytes through the cache, fetching missing blocks; returns the byte
+ * count or -errno (-EIO with the cause logged and kept in last_error). */
+ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off);
+
+/* Fetches every missing block; progress, when given, is called about once a second. */
+int cache_pull(struct cached_image *img, void (*progress)(void *arg, const struct cache_info *),
+	       void *arg);
+
+void cache_image_info(struct cached_image *img, struct cache_info *info);
+
+/* Bytes present for a version without opening it (from the files on disk). */
+uint64_t cache_cached_bytes(struct cache *c, const struct cat_version *v);
+
+/* Path of the verified image file if the version is completely cached, else -ENOENT. */
+int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf, size_t len);
+
+const char *cache_dir(const struct cache *c);
+
+#endif

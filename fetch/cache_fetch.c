@@ -1,0 +1,339 @@
+/* The block cache's fetch workers: a queue of block runs, each fetched with one
+ * range request, retried with backoff, its bytes placed where the answer says. */
+#include "fetch/cache_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch/log.h"
+
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 8000
+#define RETRY_AFTER_MAX 30.0
+
+/* One attempt at a job, as seen by the sink. */
+struct attempt {
+	struct fetch_job *job;
+	int checked;			/* first body byte seen */
+	int whole;			/* this attempt streams the whole file */
+	char err[256];
+};
+
+void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last)
+{
+	struct cache *c = img->cache;
+	uint64_t i = first;
+
+	if (last >= img->nblocks)
+		last = img->nblocks - 1;
+	while (i <= last) {
+		struct fetch_job *job;
+		uint64_t n = 0;
+
+		if (img->state[i] != BLOCK_MISSING) {
+			i++;
+			continue;
+		}
+		while (i + n <= last && n < CACHE_JOB_BLOCKS && img->state[i + n] == BLOCK_MISSING)
+			img->state[i + n++] = BLOCK_PENDING;
+		job = calloc(1, sizeof(*job));
+		if (!job) {
+			for (uint64_t k = 0; k < n; k++)
+				img->state[i + k] = BLOCK_MISSING;
+			return;
+		}
+		job->img = img;
+		job->first = i;
+		job->count = n;
+		job->epoch = img->epoch;
+		pthread_mutex_lock(&c->lock);
+		img->refs++;
+		if (c->jobs_tail)
+			c->jobs_tail->next = job;
+		else
+			c->jobs = job;
+		c->jobs_tail = job;
+		pthread_cond_signal(&c->job_cond);
+		pthread_mutex_unlock(&c->lock);
+		i += n;
+	}
+}
+
+/* Marks blocks wholly inside [start, end) present; img->lock held. */
+static void mark_covered(struct cached_image *img, uint64_t start, uint64_t end)
+{
+	uint64_t b = (start + CACHE_BLOCK_SIZE - 1) / CACHE_BLOCK_SIZE;
+
+	for (; b < img->nblocks; b++) {
+		uint64_t bend = (b + 1) * CACHE_BLOCK_SIZE;
+
+		if (bend > img->size)
+			bend = img->size;
+		if (bend > end)
+			break;
+		if (img->state[b] == BLOCK_MISSING || img->state[b] == BLOCK_PENDING) {
+			img->state[b] = BLOCK_PRESENT;
+			img->present++;
+			img->undurable++;
+		}
+	}
+	pthread_cond_broadcast(&img->cond);
+}
+
+/* Decides at the first body byte whether the answer can be used; img->lock held. */
+static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
+{
+	struct cached_image *img = a->job->img;
+	const struct http_validators *v = &ans->v;
+
+	a->checked = 1;
+	if (ans->v.size && ans->v.size != img->size) {
+		snprintf(a->err, sizeof(a->err), "server reports %" PRIu64 " bytes, catalog says %" PRIu64,
+			 ans->v.size, img->size);
+		return -EPROTO;
+	}
+	if (ans->status == 200 && (img->val.etag[0] || img->val.last_modified[0]) &&
+	    (strcmp(v->etag, img->val.etag) != 0 || strcmp(v->last_modified, img->val.last_modified) != 0)) {
+		store_discard(img, "remote file changed (new validators)");
+		snprintf(a->err, sizeof(a->err), "remote file changed");
+		return -ESTALE;
+	}
+	if (!img->val.etag[0] && !img->val.last_modified[0]) {
+		img->val = *v;
+		img->val.size = img->size;
+		store_save_meta(img);
+	}
+	if (ans->status == 200) {
+		if (img->whole_job)
+			return -EALREADY; /* another job already streams the whole file */
+		img->whole_job = a->whole = 1;
+		log_info("%s: server ignores range requests; fetching the whole file in order", img->tag);
+	}
+	return 0;
+}
+
+static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const void *data, size_t len)
+{
+	struct attempt *a = arg;
+	struct cached_image *img = a->job->img;
+	int rc = 0;
+
+	pthread_mutex_lock(&img->lock);
+	if (a->job->epoch != img->epoch)
+		rc = -ESTALE;
+	else if (!a->checked)
+		rc = check_first_bytes(a, ans);
+	if (rc == 0 && (offset > img->size || len > img->size - offset)) {
+		snprintf(a->err, sizeof(a->err), "answer reaches past the end of the file");
+		rc = -EPROTO;
+	}
+	if (rc == 0 && pwrite(img->data_fd, data, len, (off_t)offset) != (ssize_t)len)
+		rc = errno ? -errno : -EIO;
+	if (rc == 0) {
+		img->fetched += len;
+		uint64_t from = offset - offset % CACHE_BLOCK_SIZE;
+
+		mark_covered(img, from > ans->start ? from : ans->start, offset + len);
+	}
+	pthread_mutex_unlock(&img->lock);
+	return rc;
+}
+
+/* The If-Range value: a strong ETag, else Last-Modified, else none. */
+static void if_range_value(const struct cached_image *img, char *buf, size_t len)
+{
+	if (img->val.etag[0] && strncmp(img->val.etag, "W/", 2) != 0)
+		snprintf(buf, len, "%s", img->val.etag);
+	else
+		snprintf(buf, len, "%s", img->val.last_modified);
+}
+
+static int status_retryable(long status)
+{
+	return status == 429 || status == 408 || (status >= 500 && status <= 599);
+}
+
+/* Runs one request for the job's still pending blocks. Returns 0 when done,
+ * -EAGAIN to retry (with *delay_ms set), or another -errno to give up. */
+static int fetch_once(struct http_conn *conn, struct fetch_job *job, char *err, size_t errlen,
+		      unsigned *delay_ms)
+{
+	struct cached_image *img = job->img;
+	struct attempt a = { .job = job };
+	struct http_answer ans;
+	uint64_t off = job->first * CACHE_BLOCK_SIZE, end = (job->first + job->count) * CACHE_BLOCK_SIZE;
+	char if_range[256];
+	int rc;
+
+	if (end > img->size)
+		end = img->size;
+	pthread_mutex_lock(&img->lock);
+	/* Skip blocks that another answer already filled (after a short 206, say). */
+	while (off < end && img->state[off / CACHE_BLOCK_SIZE] >= BLOCK_PRESENT)
+		off += CACHE_BLOCK_SIZE;
+	while (end > off && img->state[(end - 1) / CACHE_BLOCK_SIZE] >= BLOCK_PRESENT)
+		end = (end - 1) / CACHE_BLOCK_SIZE * CACHE_BLOCK_SIZE;
+	if_range_value(img, if_range, sizeof(if_range));
+	img->requests++;
+	pthread_mutex_unlock(&img->lock);
+	if (off >= end)
+		return 0;
+
+	rc = http_get_range(conn, img->url, off, end - off, if_range, sink, &a, &ans, err, errlen);
+	pthread_mutex_lock(&img->lock);
+	if (a.whole)
+		img->whole_job = 0;
+	pthread_mutex_unlock(&img->lock);
+	if (a.err[0])
+		snprintf(err, errlen, "%s", a.err);
+	if (rc == -ESTALE || rc == -EALREADY)
+		return rc;
+	if (rc == -EPROTO)
+		return -EPROTO;
+	if (rc < 0)
+		return -EAGAIN;
+	if (ans.status != 200 && ans.status != 206) {
+		snprintf(err, errlen, "HTTP status %ld", ans.status);
+		if (ans.retry_after > 0)
+			*delay_ms = (unsigned)(1000 * (ans.retry_after < RETRY_AFTER_MAX ? ans.retry_after : RETRY_AFTER_MAX));
+		return status_retryable(ans.status) ? -EAGAIN : -EIO;
+	}
+	return 0;
+}
+
+static int job_done(struct fetch_job *job)
+{
+	struct cached_image *img = job->img;
+	int done = 1;
+
+	pthread_mutex_lock(&img->lock);
+	for (uint64_t i = job->first; i < job->first + job->count; i++)
+		done &= img->state[i] >= BLOCK_PRESENT;
+	pthread_mutex_unlock(&img->lock);
+	return done;
+}
+
+/* Returns the job's pending blocks to missing and wakes readers with the error. */
+static void fail_job(struct fetch_job *job, const char *why)
+{
+	struct cached_image *img = job->img;
+
+	pthread_mutex_lock(&img->lock);
+	if (job->epoch == img->epoch)
+		for (uint64_t i = job->first; i < job->first + job->count; i++)
+			if (img->state[i] == BLOCK_PENDING)
+				img->state[i] = BLOCK_MISSING;
+	cache_set_error(img, "offset %" PRIu64 ": %s", job->first * CACHE_BLOCK_SIZE, why);
+	img->fail_gen++;
+	pthread_cond_broadcast(&img->cond);
+	pthread_mutex_unlock(&img->lock);
+}
+
+/* Waits while another job streams the whole file (a server without ranges). */
+static void wait_whole_stream(struct cached_image *img)
+{
+	pthread_mutex_lock(&img->lock);
+	while (img->whole_job)
+		pthread_cond_wait(&img->cond, &img->lock);
+	pthread_mutex_unlock(&img->lock);
+}
+
+static void run_job(struct http_conn *conn, struct fetch_job *job)
+{
+	struct cached_image *img = job->img;
+	char err[256] = "";
+	char host[256];
+	unsigned backoff = BACKOFF_FIRST_MS;
+	int rc = -EIO;
+
+	http_url_host(img->url, host, sizeof(host));
+	for (int attempt = 1; attempt <= CACHE_ATTEMPTS; attempt++) {
+		unsigned delay = backoff;
+
+		err[0] = '\0';
+		rc = fetch_once(conn, job, err, sizeof(err), &delay);
+		if (rc == 0 && !job_done(job))
+			rc = -EAGAIN; /* a short answer: ask again for the rest */
+		if (rc == -EALREADY) {
+			wait_whole_stream(img);
+			continue;
+		}
+		if (rc == 0 || rc == -ESTALE)
+			break;
+		log_debug("%s: offset %" PRIu64 ": %s: %s (attempt %d)", img->tag,
+			  job->first * CACHE_BLOCK_SIZE, host, err, attempt);
+		if (rc != -EAGAIN || attempt == CACHE_ATTEMPTS)
+			break;
+		usleep(delay * 1000u);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	if (rc == -ESTALE)
+		return; /* the blocks were discarded; readers queue them again */
+	if (rc < 0) {
+		log_warnx("%s: fetch of offset %" PRIu64 " from %s failed: %s", img->tag,
+			  job->first * CACHE_BLOCK_SIZE, host, err[0] ? err : strerror(-rc));
+		fail_job(job, err[0] ? err : strerror(-rc));
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct cache *c = arg;
+	struct http_conn *conn = http_conn_new(c->ca_file);
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct fetch_job *job;
+
+		while (!c->jobs && !c->stopping)
+			pthread_cond_wait(&c->job_cond, &c->lock);
+		if (c->stopping)
+			break;
+		job = c->jobs;
+		c->jobs = job->next;
+		if (!c->jobs)
+			c->jobs_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		if (conn)
+			run_job(conn, job);
+		else
+			fail_job(job, "cannot create an HTTP handle");
+		pthread_mutex_lock(&job->img->lock);
+		store_maybe_verify(job->img);
+		pthread_mutex_unlock(&job->img->lock);
+		cache_put(job->img);
+		free(job);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	http_conn_free(conn);
+	return NULL;
+}
+
+int cache_start_workers(struct cache *c)
+{
+	for (int i = 0; i < CACHE_WORKERS; i++)
+		if (pthread_create(&c->workers[i], NULL, worker_main, c) != 0)
+			return -EAGAIN;
+	if (pthread_create(&c->flusher, NULL, store_flusher_main, c) != 0)
+		return -EAGAIN;
+	return 0;
+}
+
+void cache_stop_workers(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->job_cond);
+	pthread_cond_broadcast(&c->flush_cond);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < CACHE_WORKERS; i++)
+		pthread_join(c->workers[i], NULL);
+	pthread_join(c->flusher, NULL);
+}

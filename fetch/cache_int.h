@@ -1,0 +1,86 @@
+/* Internal state of the block cache, shared by cache.c (lookups and reads),
+ * cache_fetch.c (fetch workers) and cache_store.c (files, durability, checksum). */
+#ifndef NIDO_CACHE_INT_H
+#define NIDO_CACHE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "fetch/cache.h"
+#include "fetch/http.h"
+
+#define CACHE_WORKERS 4
+#define CACHE_JOB_BLOCKS 64		/* at most 4 MiB per request */
+#define CACHE_READAHEAD_MAX 256		/* blocks: 16 MiB */
+#define CACHE_ATTEMPTS 5
+
+enum block_state { BLOCK_MISSING, BLOCK_PENDING, BLOCK_PRESENT, BLOCK_DURABLE };
+
+struct fetch_job {
+	struct cached_image *img;
+	uint64_t first, count;		/* blocks */
+	uint64_t epoch;			/* img->epoch when queued */
+	struct fetch_job *next;
+};
+
+struct cached_image {
+	struct cache *cache;
+	char id[160], dir[PATH_MAX], tag[160], url[4096];
+	char checksum_type[8], checksum[129], disk_name[16];
+	uint64_t size, nblocks;
+	int lock_fd, data_fd, map_fd;
+	int refs;			/* guarded by cache->lock */
+	struct cached_image *next;	/* guarded by cache->lock */
+
+	pthread_mutex_t lock;		/* guards everything below */
+	pthread_cond_t cond;		/* broadcast on any block or state change */
+	uint8_t *state;			/* enum block_state per block */
+	uint64_t present;		/* blocks PRESENT or DURABLE */
+	uint64_t undurable;		/* blocks PRESENT */
+	struct http_validators val;	/* recorded at first contact */
+	uint64_t epoch;			/* bumped when the blocks are discarded */
+	uint64_t fail_gen;		/* bumped when a fetch gives up */
+	int whole_job;			/* a job streams the whole file (no range support) */
+	uint64_t ra_next, ra_window;	/* sequential read detection */
+	int verified, verifying, verify_failures;
+	uint64_t requests, fetched;
+	char last_error[512];
+	char note[256];			/* e.g. "remote file changed; old blocks discarded" */
+};
+
+struct cache {
+	char dir[PATH_MAX];
+	char ca_file[PATH_MAX];
+	pthread_mutex_t lock;		/* guards images, jobs, stopping */
+	pthread_cond_t job_cond;
+	struct cached_image *images;
+	struct fetch_job *jobs, *jobs_tail;
+	int stopping;
+	pthread_t workers[CACHE_WORKERS];
+	pthread_t flusher;
+	pthread_cond_t flush_cond;
+};
+
+/* cache_fetch.c */
+int cache_start_workers(struct cache *c);
+void cache_stop_workers(struct cache *c);
+/* Queues runs of missing blocks in [first, last]; img->lock held. */
+void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last);
+
+/* cache_store.c */
+int store_open(struct cached_image *img, const struct cat_version *v, char *err, size_t errlen);
+void store_close(struct cached_image *img);
+int store_save_meta(struct cached_image *img);
+/* Makes PRESENT blocks durable and marks them in map; takes img->lock itself. */
+int store_flush(struct cached_image *img);
+/* Drops every block (remote file changed or checksum mismatch); img->lock held. */
+void store_discard(struct cached_image *img, const char *why);
+/* Starts the checksum check once every block is present; img->lock held. */
+void store_maybe_verify(struct cached_image *img);
+void *store_flusher_main(void *arg);
+
+void cache_set_error(struct cached_image *img, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

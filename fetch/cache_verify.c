@@ -1,0 +1,146 @@
+/* The checksum check of a completely cached image, and the background thread
+ * that makes fetched blocks durable about once a second. */
+#include "fetch/cache_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "fetch/files.h"
+#include "fetch/log.h"
+
+#define VERIFY_CHUNK (1u << 20)
+
+/* Hashes the data file into hex; returns 0 or -errno. */
+static int hash_file(int fd, const char *type, uint64_t size, char *hex, size_t hexlen)
+{
+	const EVP_MD *md = strcmp(type, "sha512") == 0 ? EVP_sha512() : EVP_sha256();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	char *buf = malloc(VERIFY_CHUNK);
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, md, NULL))
+		rc = -ENOMEM;
+	while (rc == 0 && off < size) {
+		ssize_t n = pread(fd, buf, VERIFY_CHUNK, (off_t)off);
+
+		if (n <= 0)
+			rc = n < 0 ? -errno : -EIO;
+		else if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+			rc = -EIO;
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	if (rc == 0 && !EVP_DigestFinal_ex(ctx, digest, &dlen))
+		rc = -EIO;
+	for (unsigned int i = 0; rc == 0 && i < dlen && 2 * i + 2 < hexlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+static void finish_verify(struct cached_image *img, int rc, const char *hex)
+{
+	char from[PATH_MAX], to[PATH_MAX], why[400];
+
+	img->verifying = 0;
+	if (rc < 0) {
+		cache_set_error(img, "checksum check failed: %s", strerror(-rc));
+		return;
+	}
+	if (strcmp(hex, img->checksum) != 0) {
+		img->verify_failures++;
+		snprintf(why, sizeof(why), "%s mismatch: expected %.16s..., got %.16s...",
+			 img->checksum_type, img->checksum, hex);
+		cache_set_error(img, "%s", why);
+		store_discard(img, why);
+		return;
+	}
+	if (path_join(from, sizeof(from), img->dir, "data") == 0 &&
+	    path_join(to, sizeof(to), img->dir, img->disk_name) == 0 && rename(from, to) < 0) {
+		cache_set_error(img, "cannot rename verified image to %s: %s", to, strerror(errno));
+		return;
+	}
+	img->verified = 1;
+	img->last_error[0] = '\0';
+	path_join(from, sizeof(from), img->dir, "map");
+	unlink(from);
+	store_save_meta(img);
+	log_info("%s: complete and verified (%s)", img->tag, img->checksum_type);
+}
+
+static void *verify_main(void *arg)
+{
+	struct cached_image *img = arg;
+	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+	uint64_t epoch;
+	int rc;
+
+	store_flush(img);
+	pthread_mutex_lock(&img->lock);
+	epoch = img->epoch;
+	pthread_mutex_unlock(&img->lock);
+	rc = hash_file(img->data_fd, img->checksum_type, img->size, hex, sizeof(hex));
+	pthread_mutex_lock(&img->lock);
+	if (epoch == img->epoch)
+		finish_verify(img, rc, hex);
+	else
+		img->verifying = 0;
+	pthread_cond_broadcast(&img->cond);
+	pthread_mutex_unlock(&img->lock);
+	cache_put(img);
+	return NULL;
+}
+
+void store_maybe_verify(struct cached_image *img)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (img->present != img->nblocks || img->verified || img->verifying || !img->checksum[0])
+		return;
+	pthread_mutex_lock(&img->cache->lock);
+	img->refs++; /* dropped by verify_main */
+	pthread_mutex_unlock(&img->cache->lock);
+	img->verifying = 1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, verify_main, img) != 0) {
+		img->verifying = 0;
+		cache_set_error(img, "cannot start the checksum check");
+		pthread_mutex_lock(&img->cache->lock);
+		img->refs--;
+		pthread_mutex_unlock(&img->cache->lock);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void *store_flusher_main(void *arg)
+{
+	struct cache *c = arg;
+	struct timespec deadline;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 1;
+		pthread_cond_timedwait(&c->flush_cond, &c->lock, &deadline);
+		for (struct cached_image *img = c->images; img; img = img->next) {
+			img->refs++;
+			pthread_mutex_unlock(&c->lock);
+			store_flush(img);
+			pthread_mutex_lock(&c->lock);
+			img->refs--;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}

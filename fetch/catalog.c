@@ -1,0 +1,574 @@
+/* Catalog parsing and validation with cJSON; tag and alias resolution. */
+#include "fetch/catalog.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "fetch/files.h"
+
+/* Larger than any disk image a catalog could sensibly list (16 TiB). */
+#define CATALOG_SIZE_MAX (16ull << 40)
+#define CATALOG_URL_MAX 4096
+#define CATALOG_LIST_MAX 1024
+
+static void add_problem(struct catalog *cat, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_problem(struct catalog *cat, const char *fmt, ...)
+{
+	char **grown;
+	char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (!msg)
+		return;
+	grown = realloc(cat->problems, (cat->nproblems + 1) * sizeof(*grown));
+	if (!grown) {
+		free(msg);
+		return;
+	}
+	cat->problems = grown;
+	cat->problems[cat->nproblems++] = msg;
+}
+
+int catalog_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CATALOG_NAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return 0;
+	if (s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._+-", s[i]))
+			return 0;
+	return 1;
+}
+
+static int url_valid(const char *url)
+{
+	size_t len = strlen(url);
+
+	if (len == 0 || len > CATALOG_URL_MAX)
+		return 0;
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Copies a string member; absent or null gives "", another type fails. */
+static int dup_member(const cJSON *obj, const char *key, char **out)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!item || cJSON_IsNull(item))
+		*out = strdup("");
+	else if (cJSON_IsString(item))
+		*out = strdup(item->valuestring);
+	else
+		return -EINVAL;
+	return *out ? 0 : -ENOMEM;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static int dup_list(const cJSON *obj, const char *key, char ***out, size_t *count)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *item;
+	size_t n = 0;
+	char **list;
+
+	*out = NULL;
+	*count = 0;
+	if (!arr || cJSON_IsNull(arr))
+		return 0;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CATALOG_LIST_MAX)
+		return -EINVAL;
+	list = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	cJSON_ArrayForEach(item, arr) {
+		if (!cJSON_IsString(item) || !(list[n] = strdup(item->valuestring))) {
+			free_list(list, n);
+			return cJSON_IsString(item) ? -ENOMEM : -EINVAL;
+		}
+		n++;
+	}
+	*out = list;
+	*count = n;
+	return 0;
+}
+
+static void version_clear(struct cat_version *v)
+{
+	char **fields[] = { &v->version, &v->arch, &v->url, &v->checksum_type, &v->checksum,
+			    &v->format, &v->checksum_url, &v->checksum_regex, &v->ssh_user,
+			    &v->ssh_password, &v->kernel_url, &v->initrd_url, &v->cmdline };
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		free(*fields[i]);
+		*fields[i] = NULL;
+	}
+	free_list(v->aliases, v->naliases);
+	free_list(v->part_urls, v->nparts);
+	v->aliases = v->part_urls = NULL;
+	v->naliases = v->nparts = 0;
+}
+
+static int read_size(const cJSON *obj, uint64_t *size)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, "size_bytes");
+
+	*size = 0;
+	if (!item || cJSON_IsNull(item))
+		return 0;
+	/* cJSON stores numbers as double: exact for every integer below 2^53. */
+	if (!cJSON_IsNumber(item) || item->valuedouble < 0 ||
+	    item->valuedouble > (double)CATALOG_SIZE_MAX || item->valuedouble != (double)(uint64_t)item->valuedouble)
+		return -ERANGE;
+	*size = (uint64_t)item->valuedouble;
+	return 0;
+}
+
+static int read_version_fields(const cJSON *obj, struct cat_version *v)
+{
+	struct { const char *key; char **field; } strs[] = {
+		{ "version", &v->version }, { "arch", &v->arch }, { "url", &v->url },
+		{ "checksum_type", &v->checksum_type }, { "checksum", &v->checksum },
+		{ "format", &v->format }, { "checksum_url", &v->checksum_url },
+		{ "checksum_regex", &v->checksum_regex }, { "ssh_user", &v->ssh_user },
+		{ "ssh_password", &v->ssh_password }, { "kernel_url", &v->kernel_url },
+		{ "initrd_url", &v->initrd_url }, { "cmdline", &v->cmdline },
+	};
+	int rc;
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if ((rc = dup_member(obj, strs[i].key, strs[i].field)) < 0)
+			return rc;
+	if ((rc = dup_list(obj, "aliases", &v->aliases, &v->naliases)) < 0)
+		return rc;
+	if ((rc = dup_list(obj, "part_urls", &v->part_urls, &v->nparts)) < 0)
+		return rc;
+	return read_size(obj, &v->size);
+}
+
+static int hex_valid(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* Checks one version; returns NULL when valid, else the reason. */
+static const char *version_problem(struct cat_version *v)
+{
+	if (!catalog_name_valid(v->version))
+		return "invalid version: use 1-64 of [A-Za-z0-9._+-], not starting with '.' or '-'";
+	if (strcmp(v->format, "qcow2") != 0 && strcmp(v->format, "raw") != 0)
+		return "invalid format: expected qcow2 or raw";
+	if (v->nparts == 0 && !url_valid(v->url))
+		return "invalid url: expected an http or https URL";
+	for (size_t i = 0; i < v->nparts; i++)
+		if (!url_valid(v->part_urls[i]))
+			return "invalid part_urls entry: expected an http or https URL";
+	if (v->size == 0 && v->nparts == 0 && cat_version_lazy(v))
+		return "missing size_bytes";
+	if (strcmp(v->checksum_type, "sha256") == 0 && !hex_valid(v->checksum, 64))
+		return "invalid checksum: expected 64 hex digits for sha256";
+	if (strcmp(v->checksum_type, "sha512") == 0 && !hex_valid(v->checksum, 128))
+		return "invalid checksum: expected 128 hex digits for sha512";
+	if (v->checksum_type[0] && strcmp(v->checksum_type, "sha256") && strcmp(v->checksum_type, "sha512"))
+		return "invalid checksum_type: expected sha256, sha512 or empty";
+	if (!v->checksum_type[0] && v->checksum[0])
+		return "checksum given without checksum_type";
+	for (char *p = v->checksum; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return NULL;
+}
+
+static void parse_version(struct catalog *cat, struct cat_image *img, const cJSON *obj)
+{
+	struct cat_version *v = &img->versions[img->nversions];
+	const char *why = NULL;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(obj, "version");
+
+	memset(v, 0, sizeof(*v));
+	if (!cJSON_IsObject(obj))
+		why = "not an object";
+	else if (read_version_fields(obj, v) < 0)
+		why = "a field has the wrong type or size_bytes is out of range";
+	else if (!(why = version_problem(v)) && catalog_version(img, v->version))
+		why = "duplicate version";
+	if (why) {
+		add_problem(cat, "%s:%s: entry rejected: %s", img->name,
+			    cJSON_IsString(name) ? name->valuestring : "?", why);
+		version_clear(v);
+		return;
+	}
+	v->image = img;
+	img->nversions++;
+}
+
+static void image_clear(struct cat_image *img)
+{
+	for (size_t i = 0; i < img->nversions; i++)
+		version_clear(&img->versions[i]);
+	for (size_t i = 0; i < img->naliases; i++)
+		free(img->aliases[i].name);
+	free(img->versions);
+	free(img->aliases);
+	free(img->name);
+	free(img->registry);
+	free(img->description);
+	free(img->homepage);
+	free(img->ssh_user);
+	free(img->ssh_password);
+	memset(img, 0, sizeof(*img));
+}
+
+static struct cat_alias *find_alias(struct cat_image *img, const char *name)
+{
+	for (size_t i = 0; i < img->naliases; i++)
+		if (strcmp(img->aliases[i].name, name) == 0)
+			return &img->aliases[i];
+	return NULL;
+}
+
+/* Adds or updates one alias; where two versions claim it, the higher wins. */
+static int claim_alias(struct catalog *cat, struct cat_image *img, struct cat_version *v,
+		       const char *alias)
+{
+	struct cat_alias *a, *grown;
+
+	if (!catalog_name_valid(alias)) {
+		add_problem(cat, "%s:%s: alias rejected: invalid name", img->name, v->version);
+		return 0;
+	}
+	if (catalog_version(img, alias))
+		return 0; /* an alias equal to a version name adds nothing */
+	a = find_alias(img, alias);
+	if (a) {
+		if (version_compare(v->version, a->target->version) > 0)
+			a->target = v;
+		return 0;
+	}
+	grown = realloc(img->aliases, (img->naliases + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	img->aliases = grown;
+	a = &img->aliases[img->naliases];
+	if (!(a->name = strdup(alias)))
+		return -ENOMEM;
+	a->target = v;
+	img->naliases++;
+	return 0;
+}
+
+static int resolve_aliases(struct catalog *cat, struct cat_image *img)
+{
+	for (size_t i = 0; i < img->nversions; i++) {
+		struct cat_version *v = &img->versions[i];
+
+		for (size_t j = 0; j < v->naliases; j++) {
+			int rc = claim_alias(cat, img, v, v->aliases[j]);
+
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int read_image_fields(const cJSON *obj, struct cat_image *img)
+{
+	struct { const char *key; char **field; } strs[] = {
+		{ "name", &img->name }, { "registry", &img->registry },
+		{ "description", &img->description }, { "homepage", &img->homepage },
+		{ "ssh_user", &img->ssh_user }, { "ssh_password", &img->ssh_password },
+	};
+	int rc;
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if ((rc = dup_member(obj, strs[i].key, strs[i].field)) < 0)
+			return rc;
+	return 0;
+}
+
+static int parse_image(struct catalog *cat, const cJSON *obj)
+{
+	struct cat_image *img = &cat->images[cat->nimages];
+	const cJSON *versions = cJSON_GetObjectItemCaseSensitive(obj, "versions");
+	const cJSON *item;
+
+	memset(img, 0, sizeof(*img));
+	if (!cJSON_IsObject(obj) || read_image_fields(obj, img) < 0 || !catalog_name_valid(img->name)) {
+		add_problem(cat, "image %s: entry rejected: missing or invalid name",
+			    img->name && img->name[0] ? img->name : "?");
+		image_clear(img);
+		return 0;
+	}
+	if (catalog_image(cat, img->name)) {
+		add_problem(cat, "image %s: entry rejected: duplicate image name", img->name);
+		image_clear(img);
+		return 0;
+	}
+	if (!cJSON_IsArray(versions) || cJSON_GetArraySize(versions) > CATALOG_LIST_MAX) {
+		add_problem(cat, "image %s: entry rejected: versions is not a list", img->name);
+		image_clear(img);
+		return 0;
+	}
+	img->versions = calloc((size_t)cJSON_GetArraySize(versions) + 1, sizeof(*img->versions));
+	if (!img->versions) {
+		image_clear(img);
+		return -ENOMEM;
+	}
+	cJSON_ArrayForEach(item, versions)
+		parse_version(cat, img, item);
+	cat->nimages++;
+	return resolve_aliases(cat, img);
+}
+
+static void describe_position(const char *text, const char *at, const char *source,
+			      char *err, size_t errlen)
+{
+	int line = 1, col = 1;
+
+	for (const char *p = text; at && p < at; p++) {
+		col = *p == '\n' ? 1 : col + 1;
+		line += *p == '\n';
+	}
+	snprintf(err, errlen, "%s: invalid JSON at line %d, column %d", source, line, col);
+}
+
+static int parse_document(struct catalog *cat, const cJSON *root, char *err, size_t errlen)
+{
+	const cJSON *images = cJSON_GetObjectItemCaseSensitive(root, "images");
+	const cJSON *item;
+	int rc;
+
+	if (!cJSON_IsObject(root) || !cJSON_IsArray(images) ||
+	    cJSON_GetArraySize(images) > 100000) {
+		snprintf(err, errlen, "%s: not a catalog: expected an object with an images list",
+			 cat->source);
+		return -EINVAL;
+	}
+	if (dup_member(root, "schema_version", &cat->schema_version) < 0 ||
+	    dup_member(root, "updated_at", &cat->updated_at) < 0) {
+		snprintf(err, errlen, "%s: not a catalog: schema_version and updated_at must be strings",
+			 cat->source);
+		return -EINVAL;
+	}
+	cat->images = calloc((size_t)cJSON_GetArraySize(images) + 1, sizeof(*cat->images));
+	if (!cat->images)
+		return -ENOMEM;
+	cJSON_ArrayForEach(item, images)
+		if ((rc = parse_image(cat, item)) < 0)
+			return rc;
+	return 0;
+}
+
+int catalog_parse(const char *text, size_t len, const char *source, struct catalog **out,
+		  char *err, size_t errlen)
+{
+	struct catalog *cat = calloc(1, sizeof(*cat));
+	const char *end = NULL;
+	cJSON *root;
+	int rc;
+
+	if (!cat || !(cat->source = strdup(source))) {
+		free(cat);
+		return -ENOMEM;
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root) {
+		describe_position(text, end ? end : cJSON_GetErrorPtr(), source, err, errlen);
+		catalog_free(cat);
+		return -EINVAL;
+	}
+	rc = parse_document(cat, root, err, errlen);
+	cJSON_Delete(root);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			snprintf(err, errlen, "%s: out of memory", source);
+		catalog_free(cat);
+		return rc;
+	}
+	*out = cat;
+	return 0;
+}
+
+int catalog_load_file(const char *path, struct catalog **out, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int rc = read_file(path, CATALOG_MAX_FILE, &text, &len);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot read catalog: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = catalog_parse(text, len, path, out, err, errlen);
+	free(text);
+	return rc;
+}
+
+void catalog_free(struct catalog *cat)
+{
+	if (!cat)
+		return;
+	for (size_t i = 0; i < cat->nimages; i++)
+		image_clear(&cat->images[i]);
+	free_list(cat->problems, cat->nproblems);
+	free(cat->images);
+	free(cat->source);
+	free(cat->schema_version);
+	free(cat->updated_at);
+	free(cat);
+}
+
+const struct cat_image *catalog_image(const struct catalog *cat, const char *name)
+{
+	for (size_t i = 0; i < cat->nimages; i++)
+		if (strcmp(cat->images[i].name, name) == 0)
+			return &cat->images[i];
+	return NULL;
+}
+
+const struct cat_version *catalog_version(const struct cat_image *img, const char *version)
+{
+	for (size_t i = 0; i < img->nversions; i++)
+		if (strcmp(img->versions[i].version, version) == 0)
+			return &img->versions[i];
+	return NULL;
+}
+
+static const struct cat_version *latest_version(const struct cat_image *img)
+{
+	const struct cat_version *best = NULL;
+
+	for (size_t i = 0; i < img->nversions; i++)
+		if (!best || version_compare(img->versions[i].version, best->version) > 0)
+			best = &img->versions[i];
+	return best;
+}
+
+const struct cat_version *catalog_resolve(const struct catalog *cat, const char *tag)
+{
+	char name[CATALOG_NAME_MAX + 1];
+	const char *colon = strchr(tag, ':');
+	const char *ref = colon ? colon + 1 : "latest";
+	size_t nlen = colon ? (size_t)(colon - tag) : strlen(tag);
+	const struct cat_image *img;
+	const struct cat_version *v;
+
+	if (nlen == 0 || nlen > CATALOG_NAME_MAX || !catalog_name_valid(ref)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	memcpy(name, tag, nlen);
+	name[nlen] = '\0';
+	if (!catalog_name_valid(name)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	img = catalog_image(cat, name);
+	if (!img) {
+		errno = ENOENT;
+		return NULL;
+	}
+	if ((v = catalog_version(img, ref)))
+		return v;
+	for (size_t i = 0; i < img->naliases; i++)
+		if (strcmp(img->aliases[i].name, ref) == 0)
+			return img->aliases[i].target;
+	if (!colon && (v = latest_version(img)))
+		return v;
+	errno = ENOENT;
+	return NULL;
+}
+
+int version_compare(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			const char *ea = a, *eb = b;
+
+			while (*a == '0' && isdigit((unsigned char)a[1]))
+				a++;
+			while (*b == '0' && isdigit((unsigned char)b[1]))
+				b++;
+			for (ea = a; isdigit((unsigned char)*ea); ea++)
+				;
+			for (eb = b; isdigit((unsigned char)*eb); eb++)
+				;
+			if (ea - a != eb - b)
+				return ea - a < eb - b ? -1 : 1;
+			for (; a < ea; a++, b++)
+				if (*a != *b)
+					return *a < *b ? -1 : 1;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++;
+		b++;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+/* Names ending like these hold a compressed or archived disk, not the disk. */
+static int url_is_packed(const char *url)
+{
+	static const char *const suffixes[] = { ".xz", ".gz", ".zst", ".bz2", ".tar", ".zip", ".tgz" };
+	size_t len = strlen(url);
+	const char *q = strpbrk(url, "?#");
+
+	if (q)
+		len = (size_t)(q - url);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t slen = strlen(suffixes[i]);
+
+		if (len >= slen && strncasecmp(url + len - slen, suffixes[i], slen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int cat_version_lazy(const struct cat_version *v)
+{
+	return v->nparts == 0 && !url_is_packed(v->url);
+}
+
+void cat_version_tag(const struct cat_version *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%s", v->image->name, v->version);
+}
+
+const char *cat_version_disk_name(const struct cat_version *v)
+{
+	return strcmp(v->format, "raw") == 0 ? "disk.raw" : "disk.qcow2";
+}

@@ -1,0 +1,214 @@
+/* nidofs: the FUSE daemon's entry point. Parses options, loads configuration
+ * and catalog, and runs the FUSE loop (ops.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch/files.h"
+#include "fetch/http.h"
+#include "fetch/log.h"
+#include "fs/fs.h"
+#include "fs/ops.h"
+
+struct fs_state fs = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+struct options {
+	char *catalog;
+	int show_help, show_version, check, foreground, debug;
+	char *mountpoint;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_CHECK, KEY_FOREGROUND, KEY_DEBUG };
+
+static const struct fuse_opt option_spec[] = {
+	{ "catalog=%s", offsetof(struct options, catalog), 0 },
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("--check", KEY_CHECK),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: nidofs [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n"
+		"       nidofs --check [-o catalog=FILE_OR_URL]\n"
+		"       nidofs -h | --version\n"
+		"\n"
+		"Shows a catalog of VM cloud images as files; `mkdir MOUNTPOINT/vms/NAME` boots a VM.\n"
+		"\n"
+		"  -f                    stay in the foreground and log to stderr\n"
+		"  -d, -o debug          foreground with debug logging (and FUSE tracing)\n"
+		"  -s                    single-threaded FUSE loop\n"
+		"  -o catalog=FILE|URL   catalog to show instead of <home>/catalog.json\n"
+		"  -o allow_other        let other users see the mount (needs user_allow_other)\n"
+		"  --check               validate catalog and configuration, then exit\n"
+		"  -h, --help            show this help\n"
+		"  -V, --version         show the version\n"
+		"\n"
+		"State directory: $NIDO_HOME, else ~/.nido. Other -o options are passed to FUSE.\n");
+}
+
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *args)
+{
+	struct options *o = data;
+
+	(void)args;
+	switch (key) {
+	case KEY_HELP: o->show_help = 1; return 0;
+	case KEY_VERSION: o->show_version = 1; return 0;
+	case KEY_CHECK: o->check = 1; return 0;
+	case KEY_FOREGROUND: o->foreground = 1; return 1;
+	case KEY_DEBUG: o->debug = o->foreground = 1; return 1;
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->mountpoint) {
+			fprintf(stderr, "nidofs: unexpected argument '%s'\n", arg);
+			return -1;
+		}
+		o->mountpoint = strdup(arg);
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Records the mount for the `nido` command: "PID MOUNTPOINT". */
+static void record_mount(void)
+{
+	char path[PATH_MAX], line[PATH_MAX + 32];
+
+	path_join(path, sizeof(path), fs.home, "mount");
+	snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), fs.mountpoint);
+	if (write_file_atomic(path, line, strlen(line), 0644) < 0)
+		log_warn("%s: cannot record the mount", path);
+}
+
+static void forget_mount(void)
+{
+	char path[PATH_MAX];
+
+	path_join(path, sizeof(path), fs.home, "mount");
+	unlink(path);
+}
+
+int fs_start_workers(void)
+{
+	struct nido_config cfg;
+	char path[PATH_MAX], err[512];
+	int rc;
+
+	config_defaults(&cfg);
+	fs_config_path(path, sizeof(path));
+	if (config_load(path, &cfg, err, sizeof(err)) < 0)
+		log_warnx("%s", err);
+	path_join(path, sizeof(path), fs.home, "images");
+	rc = cache_open(path, cfg.ca_file, &fs.cache);
+	if (rc < 0) {
+		log_error("%s: cannot open the image cache: %s", path, strerror(-rc));
+		return rc;
+	}
+	record_mount();
+	log_info("mounted on %s (state in %s, catalog %s)", fs.mountpoint, fs.home, fs.cat->source);
+	return 0;
+}
+
+/* Validates configuration and catalog and prints a one-line verdict. */
+static int check_only(void)
+{
+	struct nido_config cfg;
+	char path[PATH_MAX], err[512];
+
+	config_defaults(&cfg);
+	fs_config_path(path, sizeof(path));
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nidofs: %s\n", err);
+		return 1;
+	}
+	if (fs_catalog_refresh(1) < 0)
+		return 1;
+	for (size_t i = 0; i < fs.cat->nproblems; i++)
+		fprintf(stderr, "nidofs: %s: %s\n", fs.cat->source, fs.cat->problems[i]);
+	printf("ok: %s: %zu images, %zu entries rejected; configuration %s valid\n", fs.cat->source,
+	       fs.cat->nimages, fs.cat->nproblems, path);
+	return 0;
+}
+
+static int prepare_state(struct options *o)
+{
+	char *abs;
+
+	snprintf(fs.home, sizeof(fs.home), "%s", nido_home());
+	if (mkdir_p(fs.home, 0700) < 0 || !(abs = realpath(fs.home, NULL))) {
+		fprintf(stderr, "nidofs: %s: cannot create the state directory: %s\n", fs.home, strerror(errno));
+		return -1;
+	}
+	snprintf(fs.home, sizeof(fs.home), "%s", abs);
+	free(abs);
+	if (o->catalog) {
+		abs = strstr(o->catalog, "://") ? NULL : realpath(o->catalog, NULL);
+		snprintf(fs.catalog_src, sizeof(fs.catalog_src), "%s", abs ? abs : o->catalog);
+		free(abs);
+	}
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.started = time(NULL);
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options o = { 0 };
+	char *abs;
+	int rc;
+
+	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
+		return 2;
+	if (o.show_help || o.show_version) {
+		if (o.show_help)
+			usage(stdout);
+		else
+			printf("nidofs %s (libfuse %s)\n", NIDO_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	log_init("nidofs", !o.foreground && !o.check, o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	if (http_global_init() < 0 || prepare_state(&o) < 0)
+		return 1;
+	if (o.check)
+		return check_only();
+	if (!o.mountpoint) {
+		usage(stderr);
+		return 2;
+	}
+	if (!(abs = realpath(o.mountpoint, NULL))) {
+		fprintf(stderr, "nidofs: %s: invalid mount point: %s\n", o.mountpoint, strerror(errno));
+		return 1;
+	}
+	snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", abs);
+	if (fs_catalog_refresh(1) < 0) {
+		fprintf(stderr, "nidofs: cannot load the catalog; see the message above\n");
+		return 1;
+	}
+	fuse_opt_add_arg(&args, abs);
+	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=nidofs,subtype=nidofs");
+	free(abs);
+	rc = fuse_main(args.argc, args.argv, &nido_ops, NULL);
+	forget_mount();
+	cache_close(fs.cache);
+	catalog_free(fs.cat);
+	fuse_opt_free_args(&args);
+	free(o.mountpoint);
+	free(o.catalog);
+	return rc;
+}

@@ -1,0 +1,539 @@
+/* The FUSE callbacks: each resolves its path to a node (fs.h) and hands back
+ * -errno on failure, so one failed call never takes the mount down. */
+#include "fs/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fetch/files.h"
+#include "fetch/log.h"
+#include "fs/fs.h"
+#include "fs/handle.h"
+#include "fs/images.h"
+#include "fs/text.h"
+#include "fs/vmfs.h"
+#include "vmctl/vm.h"
+
+#define USER_DATA_MAX (512 * 1024)
+
+static void stat_dir(struct stat *st, mode_t mode)
+{
+	st->st_mode = S_IFDIR | mode;
+	st->st_nlink = 2;
+}
+
+static void stat_file(struct stat *st, mode_t mode, uint64_t size, uint64_t allocated)
+{
+	st->st_mode = S_IFREG | mode;
+	st->st_nlink = 1;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((allocated + 511) / 512);
+}
+
+/* The root config file: the file in the state directory, or the defaults. */
+static char *config_text(size_t *len)
+{
+	struct nido_config cfg;
+	char path[PATH_MAX], err[512], *text;
+
+	fs_config_path(path, sizeof(path));
+	if (read_file(path, CONFIG_MAX_FILE, &text, len) == 0)
+		return text;
+	config_defaults(&cfg);
+	config_load(path, &cfg, err, sizeof(err));
+	text = config_format(&cfg);
+	*len = text ? strlen(text) : 0;
+	return text;
+}
+
+static int stat_node(const struct node *n, struct stat *st)
+{
+	size_t len = 0;
+	char *text;
+
+	switch (n->kind) {
+	case NODE_ROOT: case NODE_CATALOG: case NODE_IMAGE: case NODE_VERSION: case NODE_IMAGES:
+		stat_dir(st, 0555);
+		return 0;
+	case NODE_VMS:
+		stat_dir(st, 0755);
+		return 0;
+	case NODE_VM:
+		stat_dir(st, 0700);
+		return 0;
+	case NODE_ALIAS:
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)strlen(n->alias->target->version);
+		return 0;
+	case NODE_DISK:
+		stat_file(st, 0444, n->ver->size, cache_cached_bytes(fs.cache, n->ver));
+		return 0;
+	case NODE_INFO:
+		text = text_version_info(n->ver, &len);
+		free(text);
+		stat_file(st, 0444, len, len);
+		return 0;
+	case NODE_CONFIG:
+		text = config_text(&len);
+		free(text);
+		stat_file(st, 0644, len, len);
+		return 0;
+	case NODE_CACHED: {
+		struct cached_entry e;
+		struct stat real;
+
+		if (images_find(n->name, &e) < 0 || stat(e.file, &real) < 0)
+			return -ENOENT;
+		stat_file(st, 0444, e.size, (uint64_t)real.st_blocks * 512);
+		return 0;
+	}
+	case NODE_VM_FILE:
+		return vmfs_getattr(n->vm, n->name, st);
+	case NODE_NONE:
+		break;
+	}
+	return -ENOENT;
+}
+
+static int nido_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct node n;
+	int rc;
+
+	(void)fi;
+	fs_catalog_refresh(0);
+	memset(st, 0, sizeof(*st));
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	if (rc == 0)
+		rc = stat_node(&n, st);
+	pthread_rwlock_unlock(&fs.lock);
+	st->st_uid = fs.uid;
+	st->st_gid = fs.gid;
+	if (!st->st_mtime)
+		st->st_mtime = st->st_ctime = st->st_atime = fs.started;
+	return rc;
+}
+
+static int nido_readlink(const char *path, char *buf, size_t size)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	if (rc == 0 && n.kind != NODE_ALIAS)
+		rc = -EINVAL;
+	if (rc == 0)
+		snprintf(buf, size, "%s", n.alias->target->version);
+	pthread_rwlock_unlock(&fs.lock);
+	return rc;
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_name(void *arg, const char *name)
+{
+	struct fill_ctx *ctx = arg;
+
+	return ctx->filler(ctx->buf, name, NULL, 0, 0);
+}
+
+static int fill_cached(const struct cached_entry *e, void *arg)
+{
+	fill_name(arg, e->name);
+	return 0;
+}
+
+static int fill_vms(struct fill_ctx *ctx)
+{
+	char **names;
+	size_t count;
+	int rc = vm_list(fs.home, &names, &count);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < count; i++)
+		fill_name(ctx, names[i]);
+	vm_list_free(names, count);
+	return 0;
+}
+
+static int list_node(const struct node *n, struct fill_ctx *ctx)
+{
+	switch (n->kind) {
+	case NODE_ROOT:
+		fill_name(ctx, "catalog");
+		fill_name(ctx, "images");
+		fill_name(ctx, "vms");
+		fill_name(ctx, "config");
+		return 0;
+	case NODE_CATALOG:
+		for (size_t i = 0; i < fs.cat->nimages; i++)
+			fill_name(ctx, fs.cat->images[i].name);
+		return 0;
+	case NODE_IMAGE:
+		for (size_t i = 0; i < n->img->nversions; i++)
+			fill_name(ctx, n->img->versions[i].version);
+		for (size_t i = 0; i < n->img->naliases; i++)
+			fill_name(ctx, n->img->aliases[i].name);
+		return 0;
+	case NODE_VERSION:
+		fill_name(ctx, cat_version_disk_name(n->ver));
+		fill_name(ctx, "info");
+		return 0;
+	case NODE_IMAGES:
+		return images_each(fill_cached, ctx);
+	case NODE_VMS:
+		return fill_vms(ctx);
+	case NODE_VM:
+		return vmfs_list(n->vm, fill_name, ctx);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static int nido_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fill_ctx ctx = { buf, filler };
+	struct node n;
+	int rc;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	fs_catalog_refresh(0);
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	if (rc == 0) {
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		rc = list_node(&n, &ctx);
+	}
+	pthread_rwlock_unlock(&fs.lock);
+	return rc;
+}
+
+static int open_image(const struct node *n, struct handle **out)
+{
+	struct handle *h = handle_new(HANDLE_IMAGE);
+	char err[512];
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	rc = cache_get(fs.cache, n->ver, &h->img, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("%s", err);
+		handle_free(h);
+		return rc == -EOPNOTSUPP ? -EIO : rc;
+	}
+	*out = h;
+	return 0;
+}
+
+/* Takes ownership of text; len is read after the text was made. */
+static int open_text(char *text, const size_t *len, struct handle **out)
+{
+	struct handle *h;
+
+	if (!text)
+		return -ENOMEM;
+	h = handle_new(HANDLE_TEXT);
+	if (!h) {
+		free(text);
+		return -ENOMEM;
+	}
+	h->text = text;
+	h->len = *len;
+	*out = h;
+	return 0;
+}
+
+static int open_config(int flags, struct handle **out)
+{
+	struct handle *h;
+	size_t len = 0;
+
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		return open_text(config_text(&len), &len, out);
+	h = handle_new(HANDLE_EDIT);
+	if (!h)
+		return -ENOMEM;
+	fs_config_path(h->target, sizeof(h->target));
+	if (!(flags & O_TRUNC))
+		h->text = config_text(&h->len);
+	*out = h;
+	return 0;
+}
+
+static int open_cached(const struct node *n, struct handle **out)
+{
+	struct cached_entry e;
+	struct handle *h;
+
+	if (images_find(n->name, &e) < 0)
+		return -ENOENT;
+	h = handle_new(HANDLE_FD);
+	if (!h)
+		return -ENOMEM;
+	h->fd = open(e.file, O_RDONLY | O_CLOEXEC);
+	if (h->fd < 0) {
+		int rc = -errno;
+
+		handle_free(h);
+		return rc;
+	}
+	*out = h;
+	return 0;
+}
+
+static int open_node(const struct node *n, int flags, struct handle **out)
+{
+	size_t len = 0;
+
+	if (n->kind != NODE_CONFIG && n->kind != NODE_VM_FILE && (flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	switch (n->kind) {
+	case NODE_DISK:
+		return open_image(n, out);
+	case NODE_INFO:
+		return open_text(text_version_info(n->ver, &len), &len, out);
+	case NODE_CONFIG:
+		return open_config(flags, out);
+	case NODE_CACHED:
+		return open_cached(n, out);
+	case NODE_VM_FILE:
+		return vmfs_open(n->vm, n->name, flags, out);
+	default:
+		return -EISDIR;
+	}
+}
+
+static int nido_open(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = NULL;
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	if (rc == 0)
+		rc = open_node(&n, fi->flags, &h);
+	pthread_rwlock_unlock(&fs.lock);
+	if (rc < 0)
+		return rc;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	/* Generated and growing files bypass the page cache so every read is current. */
+	fi->direct_io = h->kind != HANDLE_IMAGE;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static struct handle *fh(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static int read_image(struct handle *h, char *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = cache_read(h->img, buf + done, size - done, (uint64_t)off + done);
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (int)done;
+}
+
+static int nido_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	ssize_t n;
+
+	(void)path;
+	switch (h->kind) {
+	case HANDLE_IMAGE:
+		return read_image(h, buf, size, off);
+	case HANDLE_FD:
+		n = pread(h->fd, buf, size, off);
+		return n < 0 ? -errno : (int)n;
+	case HANDLE_TEXT:
+	case HANDLE_EDIT:
+		if ((size_t)off >= h->len)
+			return 0;
+		if (size > h->len - (size_t)off)
+			size = h->len - (size_t)off;
+		memcpy(buf, h->text + off, size);
+		return (int)size;
+	default:
+		return -EBADF;
+	}
+}
+
+/* Rejects a configuration edit as soon as one complete line is invalid. */
+static int check_config_lines(const struct handle *h)
+{
+	struct nido_config cfg;
+	const char *end = h->text ? memrchr(h->text, '\n', h->len) : NULL;
+	char err[512];
+
+	if (!end)
+		return 0;
+	config_defaults(&cfg);
+	if (config_parse(&cfg, h->text, (size_t)(end - h->text), err, sizeof(err)) < 0) {
+		log_warnx("%s: edit rejected: %s", h->target, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int nido_write(const char *path, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	int is_config, rc;
+
+	(void)path;
+	if (h->kind == HANDLE_CTL)
+		return vmfs_write_ctl(h, buf, size);
+	if (h->kind != HANDLE_EDIT)
+		return -EBADF;
+	is_config = strcmp(strrchr(h->target, '/'), "/config") == 0;
+	rc = handle_write(h, buf, size, off, is_config ? CONFIG_MAX_FILE : USER_DATA_MAX);
+	if (rc >= 0 && is_config && check_config_lines(h) < 0) {
+		h->dirty = 0; /* nothing of a rejected edit is saved */
+		return -EINVAL;
+	}
+	return rc;
+}
+
+static int save_root_config(struct handle *h)
+{
+	struct nido_config cfg;
+	char err[512];
+
+	config_defaults(&cfg);
+	if (config_parse(&cfg, h->text ? h->text : "", h->len, err, sizeof(err)) < 0) {
+		log_warnx("%s: edit rejected: %s", h->target, err);
+		return -EINVAL;
+	}
+	return write_file_atomic(h->target, h->text ? h->text : "", h->len, 0644);
+}
+
+/* Saves edits at flush so that close() reports a rejected edit. */
+static int nido_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	int rc = 0;
+
+	(void)path;
+	if (h->kind != HANDLE_EDIT || !h->dirty)
+		return 0;
+	rc = h->vm[0] ? vmfs_release(h) : save_root_config(h);
+	h->dirty = 0;
+	return rc;
+}
+
+static int nido_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	handle_free(fh(fi));
+	return 0;
+}
+
+static int nido_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct handle *h = fi ? fh(fi) : NULL;
+
+	(void)path;
+	if (h && h->kind == HANDLE_EDIT && size >= 0 && (size_t)size <= h->len) {
+		h->len = (size_t)size;
+		h->dirty = 1;
+		return 0;
+	}
+	/* Truncation without an open handle (O_TRUNC, `: > file`) is applied when written. */
+	return size == 0 ? 0 : -EPERM;
+}
+
+static int nido_mkdir(const char *path, mode_t mode)
+{
+	const char *name = strrchr(path, '/') + 1;
+
+	(void)mode;
+	if (strncmp(path, "/vms/", 5) != 0 || strchr(path + 5, '/'))
+		return -EPERM;
+	return vmfs_create(name);
+}
+
+static int nido_rmdir(const char *path)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	pthread_rwlock_unlock(&fs.lock);
+	if (rc < 0)
+		return rc;
+	if (n.kind != NODE_VM)
+		return -EPERM;
+	return vmfs_remove(n.vm);
+}
+
+/* Files inside a VM directory go away with the directory; unlinking one
+ * succeeds without effect so that `rm -rf vms/NAME` reaches the rmdir. */
+static int nido_unlink(const char *path)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	pthread_rwlock_unlock(&fs.lock);
+	if (rc < 0)
+		return rc;
+	return n.kind == NODE_VM_FILE ? 0 : -EPERM;
+}
+
+static void *nido_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	cfg->use_ino = 0;
+	cfg->attr_timeout = 0;
+	cfg->entry_timeout = 0;
+	cfg->negative_timeout = 0;
+	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (fs_start_workers() < 0)
+		log_error("cannot start the fetch workers");
+	return NULL;
+}
+
+const struct fuse_operations nido_ops = {
+	.init = nido_init,
+	.getattr = nido_getattr,
+	.readlink = nido_readlink,
+	.readdir = nido_readdir,
+	.open = nido_open,
+	.read = nido_read,
+	.write = nido_write,
+	.flush = nido_flush,
+	.release = nido_release,
+	.truncate = nido_truncate,
+	.mkdir = nido_mkdir,
+	.rmdir = nido_rmdir,
+	.unlink = nido_unlink,
+};

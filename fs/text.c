@@ -1,0 +1,73 @@
+/* The `info` file of a catalog entry: the entry's fields and its cache state
+ * in plain words. */
+#include "fs/text.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch/cache.h"
+#include "fs/fs.h"
+
+static void cache_lines(FILE *f, const struct cat_version *v)
+{
+	struct cached_image *img;
+	struct cache_info info;
+	char err[512];
+	uint64_t cached;
+
+	if (!cat_version_lazy(v)) {
+		fprintf(f, "cache: this entry is packed (compressed or split) and is pulled whole on first use\n");
+		return;
+	}
+	cached = cache_cached_bytes(fs.cache, v);
+	if (cached == 0) {
+		fprintf(f, "cache: nothing cached yet\n");
+		return;
+	}
+	if (cache_get(fs.cache, v, &img, err, sizeof(err)) < 0) {
+		fprintf(f, "cache: %s\n", err);
+		return;
+	}
+	cache_image_info(img, &info);
+	cache_put(img);
+	fprintf(f, "cache: %" PRIu64 " of %" PRIu64 " bytes (%.1f%%), %s\n", info.cached, info.size,
+		info.size ? 100.0 * (double)info.cached / (double)info.size : 0.0, info.state);
+	fprintf(f, "requests: %" PRIu64 " (%" PRIu64 " bytes fetched since the mount)\n", info.requests,
+		info.fetched);
+	if (info.last_error[0])
+		fprintf(f, "last error: %s\n", info.last_error);
+}
+
+char *text_version_info(const struct cat_version *v, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "tag: %s:%s\n", v->image->name, v->version);
+	if (v->naliases) {
+		fprintf(f, "aliases:");
+		for (size_t i = 0; i < v->naliases; i++)
+			fprintf(f, " %s", v->aliases[i]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "description: %s\n", v->image->description);
+	fprintf(f, "registry: %s\n", v->image->registry);
+	fprintf(f, "arch: %s\nformat: %s\nsize: %" PRIu64 " bytes\n", v->arch, v->format, v->size);
+	fprintf(f, "url: %s\n", v->url);
+	if (v->checksum[0])
+		fprintf(f, "checksum: %s:%s\n", v->checksum_type, v->checksum);
+	else
+		fprintf(f, "checksum: none in the catalog (WARNING: the image cannot be verified)\n");
+	cache_lines(f, v);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = size;
+	return buf;
+}

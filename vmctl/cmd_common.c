@@ -1,0 +1,127 @@
+/* Shared parts of the `nido` command; see cmd.h. */
+#include "vmctl/cmd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fetch/files.h"
+
+int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("nido: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static void catalog_path(const struct nido_ctx *ctx, char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	path_join(buf, len, ctx->home, "catalog.json");
+	if (access(buf, F_OK) == 0)
+		return;
+	snprintf(buf, len, "%s/catalog.json", getenv("NIDO_DATADIR") ? getenv("NIDO_DATADIR") : NIDO_DATADIR);
+	if (access(buf, R_OK) == 0)
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(buf, len, "%s/../fetch/default-catalog.json", exe);
+}
+
+struct catalog *ctx_catalog(struct nido_ctx *ctx)
+{
+	char path[PATH_MAX], err[1024];
+
+	if (ctx->cat)
+		return ctx->cat;
+	catalog_path(ctx, path, sizeof(path));
+	if (catalog_load_file(path, &ctx->cat, err, sizeof(err)) < 0) {
+		fail("%s", err);
+		return NULL;
+	}
+	return ctx->cat;
+}
+
+const struct cat_version *ctx_resolve(struct nido_ctx *ctx, const char *tag)
+{
+	const struct cat_version *v;
+
+	if (!ctx_catalog(ctx))
+		return NULL;
+	v = catalog_resolve(ctx->cat, tag);
+	if (!v)
+		fail("image %s: %s; see 'nido image list'", tag,
+		     errno == EINVAL ? "invalid tag (expected NAME:VERSION or NAME:ALIAS)" : "not in the catalog");
+	return v;
+}
+
+int find_mount(const char *home, char *buf, size_t len)
+{
+	char path[PATH_MAX], *text, *space, *nl;
+	struct stat st, parent;
+	size_t n;
+	int pid;
+
+	path_join(path, sizeof(path), home, "mount");
+	if (read_file(path, PATH_MAX + 32, &text, &n) < 0)
+		return -ENOENT;
+	pid = atoi(text);
+	space = strchr(text, ' ');
+	nl = space ? strchr(space, '\n') : NULL;
+	if (nl)
+		*nl = '\0';
+	/* A stale record (daemon gone) or a mount point that is not mounted is ignored. */
+	if (pid <= 0 || !space || kill(pid, 0) < 0 || stat(space + 1, &st) < 0 ||
+	    snprintf(path, sizeof(path), "%s/..", space + 1) >= (int)sizeof(path) ||
+	    stat(path, &parent) < 0 || st.st_dev == parent.st_dev) {
+		free(text);
+		return -ENOENT;
+	}
+	snprintf(buf, len, "%s", space + 1);
+	free(text);
+	return 0;
+}
+
+void mount_image_path(const char *mnt, const struct cat_version *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/catalog/%s/%s/%s", mnt, v->image->name, v->version, cat_version_disk_name(v));
+}
+
+int take_json_flag(struct nido_ctx *ctx, int argc, char **argv)
+{
+	int out = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			ctx->json = 1;
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	return out;
+}
+
+void format_size(unsigned long long bytes, char *buf, size_t len)
+{
+	if (bytes >= 10ull * 1000 * 1000 * 1000)
+		snprintf(buf, len, "%llu GB", bytes / 1000000000ull);
+	else if (bytes >= 1000ull * 1000)
+		snprintf(buf, len, "%llu MB", (bytes + 500000) / 1000000ull);
+	else
+		snprintf(buf, len, "%llu KB", (bytes + 500) / 1000ull);
+}

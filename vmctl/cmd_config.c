@@ -1,0 +1,64 @@
+/* `nido config [KEY [VALUE]]`: shows or changes the configuration file that
+ * the daemon shows as MOUNTPOINT/config. */
+#include "vmctl/cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "fetch/files.h"
+
+static int show_all(struct nido_ctx *ctx)
+{
+	const char *const *keys = config_keys();
+	char value[CONFIG_TEXT_MAX], *text;
+	cJSON *o;
+
+	if (!ctx->json) {
+		text = config_format(&ctx->cfg);
+		if (!text)
+			return fail("out of memory");
+		fputs(text, stdout);
+		free(text);
+		return 0;
+	}
+	o = cJSON_CreateObject();
+	for (size_t i = 0; keys[i]; i++) {
+		config_get(&ctx->cfg, keys[i], value, sizeof(value));
+		cJSON_AddStringToObject(o, keys[i], value);
+	}
+	text = cJSON_Print(o);
+	cJSON_Delete(o);
+	if (!text)
+		return fail("out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
+int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
+{
+	char value[CONFIG_TEXT_MAX], err[512];
+	int rc;
+
+	if (argc == 0)
+		return show_all(ctx);
+	if (argc == 1) {
+		if (config_get(&ctx->cfg, argv[0], value, sizeof(value)) < 0)
+			return fail("unknown configuration key '%s'; run 'nido config' to list them", argv[0]);
+		printf(ctx->json ? "\"%s\"\n" : "%s\n", value);
+		return 0;
+	}
+	if (argc > 2) {
+		fprintf(stderr, "usage: nido config [KEY [VALUE]] [--json]\n");
+		return 2;
+	}
+	if (config_set(&ctx->cfg, argv[0], argv[1], err, sizeof(err)) < 0)
+		return fail("%s; nothing changed", err);
+	mkdir_p(ctx->home, 0700);
+	if ((rc = config_save(ctx->config_path, &ctx->cfg)) < 0)
+		return fail("%s: cannot write: %s", ctx->config_path, strerror(-rc));
+	return 0;
+}

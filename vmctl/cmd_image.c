@@ -1,0 +1,273 @@
+/* `nido image list|pull|update|info|rm`: the catalog and the image cache. */
+#include "vmctl/cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "fetch/cache.h"
+#include "fetch/files.h"
+#include "fetch/http.h"
+#include "vmctl/vm.h"
+
+/* The first alias that resolves to v and differs from its version, or NULL. */
+static const char *display_alias(const struct cat_version *v)
+{
+	const struct cat_image *img = v->image;
+
+	for (size_t i = 0; i < v->naliases; i++)
+		for (size_t j = 0; j < img->naliases; j++)
+			if (strcmp(img->aliases[j].name, v->aliases[i]) == 0 && img->aliases[j].target == v)
+				return v->aliases[i];
+	return NULL;
+}
+
+static void print_registry(const struct catalog *cat, const char *registry, int *printed)
+{
+	char tag[160], size[32], alias[80];
+
+	for (size_t i = 0; i < cat->nimages; i++) {
+		const struct cat_image *img = &cat->images[i];
+
+		if (strcmp(img->registry, registry) != 0)
+			continue;
+		if (!(*printed)++) {
+			for (const char *p = registry; *p; p++)
+				putchar(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+			printf(":\n");
+		}
+		for (size_t k = 0; k < img->nversions; k++) {
+			const struct cat_version *v = &img->versions[k];
+			const char *a = display_alias(v);
+
+			cat_version_tag(v, tag, sizeof(tag));
+			snprintf(alias, sizeof(alias), a ? "(%s)" : "", a);
+			format_size(v->size, size, sizeof(size));
+			printf("  %-24s %-12s %8s\n", tag, alias, v->size ? size : "?");
+		}
+	}
+}
+
+static cJSON *version_json(const struct cat_version *v, struct cache *cache)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *aliases = cJSON_AddArrayToObject(o, "aliases");
+	char tag[160], path[4096];
+
+	cat_version_tag(v, tag, sizeof(tag));
+	cJSON_AddStringToObject(o, "tag", tag);
+	cJSON_AddStringToObject(o, "name", v->image->name);
+	cJSON_AddStringToObject(o, "version", v->version);
+	cJSON_AddStringToObject(o, "registry", v->image->registry);
+	for (size_t i = 0; i < v->naliases; i++)
+		cJSON_AddItemToArray(aliases, cJSON_CreateString(v->aliases[i]));
+	cJSON_AddNumberToObject(o, "size_bytes", (double)v->size);
+	cJSON_AddStringToObject(o, "format", v->format);
+	cJSON_AddStringToObject(o, "arch", v->arch);
+	cJSON_AddStringToObject(o, "url", v->url);
+	cJSON_AddStringToObject(o, "checksum_type", v->checksum_type);
+	cJSON_AddStringToObject(o, "checksum", v->checksum);
+	if (cache) {
+		cJSON_AddNumberToObject(o, "cached_bytes", (double)cache_cached_bytes(cache, v));
+		cJSON_AddBoolToObject(o, "complete", cache_complete_path(cache, v, path, sizeof(path)) == 0);
+	}
+	return o;
+}
+
+static int print_json(cJSON *root)
+{
+	char *text = cJSON_Print(root);
+
+	cJSON_Delete(root);
+	if (!text)
+		return fail("out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
+static int image_list(struct nido_ctx *ctx)
+{
+	struct catalog *cat = ctx_catalog(ctx);
+	int printed_official = 0, printed_nido = 0;
+
+	if (!cat)
+		return 1;
+	if (ctx->json) {
+		cJSON *arr = cJSON_CreateArray();
+
+		for (size_t i = 0; i < cat->nimages; i++)
+			for (size_t k = 0; k < cat->images[i].nversions; k++)
+				cJSON_AddItemToArray(arr, version_json(&cat->images[i].versions[k], NULL));
+		return print_json(arr);
+	}
+	print_registry(cat, "official", &printed_official);
+	print_registry(cat, "nido", &printed_nido);
+	for (size_t i = 0; i < cat->nimages; i++) {
+		int printed = 0, seen = 0;
+		const char *r = cat->images[i].registry;
+
+		for (size_t j = 0; j < i; j++)
+			seen |= strcmp(cat->images[j].registry, r) == 0;
+		if (!seen && strcmp(r, "official") != 0 && strcmp(r, "nido") != 0)
+			print_registry(cat, r, &printed);
+	}
+	return 0;
+}
+
+static int image_update(struct nido_ctx *ctx, int argc, char **argv)
+{
+	const char *url = argc > 0 ? argv[0] : ctx->cfg.catalog_url;
+	struct catalog *cat = NULL;
+	char path[4096], err[1024], *text;
+	size_t len;
+	int rc;
+
+	rc = http_get_document(url, ctx->cfg.ca_file, CATALOG_MAX_FILE, &text, &len, err, sizeof(err));
+	if (rc < 0)
+		return fail("%s: cannot fetch the catalog: %s", url, err);
+	rc = catalog_parse(text, len, url, &cat, err, sizeof(err));
+	if (rc == 0 && cat->nimages == 0) {
+		snprintf(err, sizeof(err), "%s: catalog lists no usable image", url);
+		rc = -EINVAL;
+	}
+	if (rc < 0) {
+		free(text);
+		catalog_free(cat);
+		return fail("%s; the current catalog is unchanged", err);
+	}
+	for (size_t i = 0; i < cat->nproblems; i++)
+		fprintf(stderr, "nido: warning: %s: %s\n", url, cat->problems[i]);
+	mkdir_p(ctx->home, 0700);
+	path_join(path, sizeof(path), ctx->home, "catalog.json");
+	rc = write_file_atomic(path, text, len, 0644);
+	free(text);
+	if (rc < 0) {
+		catalog_free(cat);
+		return fail("%s: cannot write: %s", path, strerror(-rc));
+	}
+	printf("catalog updated: %zu images from %s\n", cat->nimages, url);
+	catalog_free(cat);
+	return 0;
+}
+
+static int image_info(struct nido_ctx *ctx, const char *tag)
+{
+	const struct cat_version *v = ctx_resolve(ctx, tag);
+	struct cache *cache = NULL;
+	char dir[4096], size[32];
+	cJSON *o;
+	int rc;
+
+	if (!v)
+		return 1;
+	path_join(dir, sizeof(dir), ctx->home, "images");
+	if ((rc = cache_open(dir, ctx->cfg.ca_file, &cache)) < 0)
+		return fail("%s: cannot open the image cache: %s", dir, strerror(-rc));
+	o = version_json(v, cache);
+	cache_close(cache);
+	if (ctx->json)
+		return print_json(o);
+	format_size(v->size, size, sizeof(size));
+	printf("tag:          %s\n", cJSON_GetObjectItem(o, "tag")->valuestring);
+	printf("description:  %s\n", v->image->description);
+	printf("registry:     %s\n", v->image->registry);
+	printf("format:       %s, %s\n", v->format, v->arch);
+	printf("size:         %s (%.0f bytes)\n", size, (double)v->size);
+	printf("url:          %s\n", v->url);
+	printf("checksum:     %s%s%s\n", v->checksum_type, v->checksum[0] ? ":" : "none", v->checksum);
+	printf("cached:       %.0f bytes%s\n", cJSON_GetObjectItem(o, "cached_bytes")->valuedouble,
+	       cJSON_IsTrue(cJSON_GetObjectItem(o, "complete")) ? " (complete, verified)" : "");
+	cJSON_Delete(o);
+	return 0;
+}
+
+static int image_pull(struct nido_ctx *ctx, const char *tag)
+{
+	const struct cat_version *v = ctx_resolve(ctx, tag);
+
+	return v ? pull_image(ctx, v) : 1;
+}
+
+/* Returns 1 when a VM's recorded image is the cache entry id. */
+static int image_in_use(struct nido_ctx *ctx, const char *id)
+{
+	char **names, path[4096], *tag, vid[160];
+	const struct cat_version *v;
+	size_t count, len;
+	int used = 0;
+
+	if (vm_list(ctx->home, &names, &count) < 0)
+		return 0;
+	for (size_t i = 0; i < count && !used; i++) {
+		snprintf(path, sizeof(path), "%s/vms/%s/image", ctx->home, names[i]);
+		if (read_file(path, 256, &tag, &len) < 0)
+			continue;
+		tag[strcspn(tag, "\n")] = '\0';
+		v = catalog_resolve(ctx->cat, tag);
+		if (v) {
+			cache_image_id(v, vid, sizeof(vid));
+			used = strcmp(vid, id) == 0;
+		}
+		free(tag);
+	}
+	vm_list_free(names, count);
+	return used;
+}
+
+static int image_rm(struct nido_ctx *ctx, const char *tag)
+{
+	const struct cat_version *v = ctx_resolve(ctx, tag);
+	char id[160], dir[4096], lock[4096];
+	int fd, rc;
+
+	if (!v)
+		return 1;
+	cache_image_id(v, id, sizeof(id));
+	snprintf(dir, sizeof(dir), "%s/images/%s", ctx->home, id);
+	if (access(dir, F_OK) != 0)
+		return fail("image %s: not cached", tag);
+	if (image_in_use(ctx, id))
+		return fail("image %s: in use by a VM; remove the VM first", tag);
+	snprintf(lock, sizeof(lock), "%s/lock", dir);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return fail("image %s: in use by the nidofs daemon or a pull", tag);
+	}
+	rc = remove_tree(dir);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		return fail("image %s: cannot remove %s: %s", tag, dir, strerror(-rc));
+	printf("removed %s\n", tag);
+	return 0;
+}
+
+int cmd_image(struct nido_ctx *ctx, int argc, char **argv)
+{
+	const char *sub = argc > 0 ? argv[0] : "";
+
+	if (strcmp(sub, "list") == 0 && argc == 1)
+		return image_list(ctx);
+	if (strcmp(sub, "update") == 0 && argc <= 2)
+		return image_update(ctx, argc - 1, argv + 1);
+	if (strcmp(sub, "pull") == 0 && argc == 2)
+		return image_pull(ctx, argv[1]);
+	if (strcmp(sub, "info") == 0 && argc == 2)
+		return image_info(ctx, argv[1]);
+	if (strcmp(sub, "rm") == 0 && argc == 2)
+		return image_rm(ctx, argv[1]);
+	fprintf(stderr, "usage: nido image list [--json]\n"
+			"       nido image pull TAG\n"
+			"       nido image update [URL]\n"
+			"       nido image info TAG [--json]\n"
+			"       nido image rm TAG\n");
+	return 2;
+}

@@ -1,0 +1,140 @@
+/* Choosing SSH forward ports; see ports.h. */
+#include "vmctl/ports.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fetch/config.h"
+#include "fetch/files.h"
+#include "fetch/log.h"
+#include "vmctl/vm.h"
+#include "vmctl/vmdir.h"
+
+#define PORT_COUNT 65536
+
+int ports_lock(const char *home, int *fd)
+{
+	char path[PATH_MAX];
+	int lock_fd, rc;
+
+	rc = path_join(path, sizeof(path), home, "ports.lock");
+	if (rc < 0)
+		return rc;
+	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0)
+		return -errno;
+	while (flock(lock_fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			rc = -errno;
+			close(lock_fd);
+			return rc;
+		}
+	}
+	*fd = lock_fd;
+	return 0;
+}
+
+void ports_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int ports_bindable(unsigned port)
+{
+	struct sockaddr_in addr = {
+		.sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd, rc;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 ? 1 : -errno;
+	close(fd);
+	if (rc == -EADDRINUSE || rc == -EACCES)
+		return 0;
+	return rc;
+}
+
+/* Marks the port in the config of VM directory name as taken. */
+static void mark_recorded(const char *root, const char *name, unsigned char *taken)
+{
+	struct nido_config cfg;
+	char path[PATH_MAX], err[512];
+
+	if (snprintf(path, sizeof(path), "%s/%s/config", root, name) >= (int)sizeof(path))
+		return;
+	config_defaults(&cfg);
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		log_warnx("vm %s: port choice ignores its config: %s", name, err);
+		return;
+	}
+	if (cfg.ssh_port > 0 && cfg.ssh_port < PORT_COUNT)
+		taken[cfg.ssh_port] = 1;
+}
+
+/* Marks the ports recorded by every VM except self. */
+static int mark_recorded_ports(const char *home, const char *self, unsigned char *taken)
+{
+	char root[PATH_MAX];
+	struct dirent *entry;
+	DIR *dir;
+	int rc;
+
+	rc = vmdir_root(home, root, sizeof(root));
+	if (rc < 0)
+		return rc;
+	dir = opendir(root);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((entry = readdir(dir)))
+		if (vm_name_valid(entry->d_name) && strcmp(entry->d_name, self) != 0)
+			mark_recorded(root, entry->d_name, taken);
+	closedir(dir);
+	return 0;
+}
+
+int ports_choose(const char *home, const char *self, unsigned min, unsigned max,
+		 unsigned after, unsigned *port)
+{
+	unsigned char *taken;
+	unsigned count, candidate, i;
+	int rc;
+
+	if (min == 0 || min > max || max >= PORT_COUNT)
+		return -EINVAL;
+	taken = calloc(PORT_COUNT, 1);
+	if (!taken)
+		return -ENOMEM;
+	rc = mark_recorded_ports(home, self, taken);
+	count = max - min + 1;
+	candidate = after >= min && after <= max ? after - min + 1 : 0;
+	for (i = 0; rc == 0 && i < count; i++, candidate++) {
+		unsigned p = min + candidate % count;
+
+		if (taken[p])
+			continue;
+		rc = ports_bindable(p);
+		if (rc == 1) {
+			*port = p;
+			break;
+		}
+	}
+	free(taken);
+	if (rc < 0)
+		return rc;
+	return rc == 1 ? 0 : -EADDRNOTAVAIL;
+}

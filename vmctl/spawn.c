@@ -1,0 +1,269 @@
+/* Runs external programs from an argv array; see spawn.h. */
+#include "vmctl/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmctl/deadline.h"
+
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+#define TAIL_BYTES 4096
+
+static int is_executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+int spawn_find_program(const char *name, char *buf, size_t len)
+{
+	const char *dirs = getenv("PATH");
+	const char *dir, *end;
+	int n;
+
+	if (strchr(name, '/')) {
+		n = snprintf(buf, len, "%s", name);
+		return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	if (!dirs || !*dirs)
+		dirs = DEFAULT_PATH;
+	for (dir = dirs; *dir; dir = *end ? end + 1 : end) {
+		end = strchrnul(dir, ':');
+		/* An empty entry means the current directory, which is never searched. */
+		if (end == dir)
+			continue;
+		n = snprintf(buf, len, "%.*s/%s", (int)(end - dir), dir, name);
+		if (n < 0 || (size_t)n >= len)
+			continue;
+		if (is_executable(buf))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* Runs in the child between fork and exec, so it calls only async-signal-safe
+ * functions. Writes errno to the report pipe when it cannot exec. */
+static void __attribute__((noreturn))
+child_exec(const char *path, const char *const argv[], int in_fd, int out_fd, int err_fd, int report_fd)
+{
+	int fds[3] = { in_fd, out_fd, err_fd };
+	struct sigaction dfl;
+	sigset_t none;
+	int e, i, moved;
+
+	/* Copies above 9 first, so that dup2 onto 0-3 cannot overwrite a source. */
+	for (i = 0; i < 3; i++) {
+		moved = fcntl(fds[i], F_DUPFD, 10);
+		if (moved < 0)
+			goto fail;
+		fds[i] = moved;
+	}
+	moved = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+	if (moved < 0)
+		goto fail;
+	report_fd = moved;
+	for (i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			goto fail;
+	if (dup3(report_fd, 3, O_CLOEXEC) < 0)
+		goto fail;
+	report_fd = 3;
+	/* Descriptor 3 is the report pipe, closed by exec through O_CLOEXEC. */
+	if (close_range(4, ~0U, 0) < 0)
+		goto fail;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (i = 1; i < NSIG; i++)
+		sigaction(i, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	execv(path, (char *const *)argv);
+fail:
+	e = errno;
+	if (write(report_fd, &e, sizeof(e)) < 0)
+		e = 0;
+	_exit(127);
+}
+
+/* Reads the errno that child_exec reports; 0 when exec succeeded. */
+static int read_exec_report(int fd)
+{
+	ssize_t n;
+	int e = 0;
+
+	do
+		n = read(fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(e) ? e : 0;
+}
+
+int spawn_start(const char *const argv[], int out_fd, int err_fd, pid_t *pid)
+{
+	char path[PATH_MAX];
+	int report[2], devnull, e, rc;
+	pid_t child;
+
+	rc = spawn_find_program(argv[0], path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		return -errno;
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		rc = -errno;
+		close(devnull);
+		return rc;
+	}
+	child = fork();
+	if (child == 0)
+		child_exec(path, argv, devnull, out_fd >= 0 ? out_fd : devnull,
+			   err_fd >= 0 ? err_fd : devnull, report[1]);
+	e = errno;
+	close(report[1]);
+	close(devnull);
+	if (child < 0) {
+		close(report[0]);
+		return -e;
+	}
+	e = read_exec_report(report[0]);
+	close(report[0]);
+	if (e) {
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -e;
+	}
+	*pid = child;
+	return 0;
+}
+
+int spawn_wait(pid_t pid, int timeout_ms, int *status)
+{
+	int64_t deadline = monotonic_ms() + timeout_ms;
+	int step = 1;
+	pid_t done;
+
+	for (;;) {
+		done = waitpid(pid, status, WNOHANG);
+		if (done == pid)
+			return 0;
+		if (done < 0 && errno != EINTR)
+			return -errno;
+		if (ms_left(deadline) == 0)
+			break;
+		sleep_ms(step < ms_left(deadline) ? step : ms_left(deadline));
+		if (step < 50)
+			step *= 2;
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return -ETIMEDOUT;
+}
+
+void spawn_describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "wait status %#x", (unsigned)status);
+}
+
+/* Copies the last non-empty line of text[0..n) into buf, with control
+ * characters replaced by '?' so that it is safe in one-line messages. */
+static void copy_last_line(const char *text, size_t n, char *buf, size_t len)
+{
+	size_t end = n, start, i, out = 0;
+
+	while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' '))
+		end--;
+	start = end;
+	while (start > 0 && text[start - 1] != '\n')
+		start--;
+	for (i = start; i < end && out + 1 < len; i++)
+		buf[out++] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
+	if (len > 0)
+		buf[out] = '\0';
+}
+
+int spawn_last_line(int fd, char *buf, size_t len)
+{
+	char tail[TAIL_BYTES];
+	struct stat st;
+	off_t from;
+	ssize_t n;
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	from = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
+	n = pread(fd, tail, sizeof(tail), from);
+	if (n < 0)
+		return -errno;
+	copy_last_line(tail, (size_t)n, buf, len);
+	return 0;
+}
+
+/* Writes the outcome of a run that did not succeed into err. */
+static void describe_failure(const char *prog, int rc, int status, int capture_fd,
+			     int timeout_ms, char *err, size_t errlen)
+{
+	char how[96], line[384] = "";
+
+	if (rc == -ENOENT) {
+		snprintf(err, errlen, "%s: program not found in PATH", prog);
+		return;
+	}
+	if (rc == -ETIMEDOUT)
+		snprintf(how, sizeof(how), "timed out after %d ms", timeout_ms);
+	else if (rc < 0)
+		snprintf(how, sizeof(how), "cannot run: %s", strerror(-rc));
+	else
+		spawn_describe_status(status, how, sizeof(how));
+	if (capture_fd >= 0)
+		spawn_last_line(capture_fd, line, sizeof(line));
+	snprintf(err, errlen, "%s: %s%s%s", prog, how, line[0] ? ": " : "", line);
+}
+
+int spawn_run(const char *const argv[], int out_fd, int err_fd, int timeout_ms,
+	      char *err, size_t errlen)
+{
+	int capture = -1, status = 0, rc;
+	pid_t pid;
+
+	if (err_fd < 0) {
+		capture = memfd_create("nido-stderr", MFD_CLOEXEC);
+		if (capture < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: cannot create a buffer for stderr: %s",
+				 argv[0], strerror(-rc));
+			return rc;
+		}
+		err_fd = capture;
+	}
+	rc = spawn_start(argv, out_fd, err_fd, &pid);
+	if (rc == 0)
+		rc = spawn_wait(pid, timeout_ms, &status);
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = -EIO;
+	if (rc < 0)
+		describe_failure(argv[0], rc == -EIO ? 0 : rc, status, capture, timeout_ms, err, errlen);
+	if (capture >= 0)
+		close(capture);
+	return rc;
+}
