@@ -51,6 +51,7 @@ void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last
 		job->first = i;
 		job->count = n;
 		job->epoch = img->epoch;
+		job->done_to = i * CACHE_BLOCK_SIZE;
 		pthread_mutex_lock(&c->lock);
 		img->refs++;
 		if (c->jobs_tail)
@@ -117,6 +118,26 @@ static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
 	return 0;
 }
 
+/* Marks what an answer completed: its own bytes, joined to what earlier
+ * answers of the job wrote when they touch (a short 206 and its rest). */
+static void mark_answer(struct fetch_job *job, uint64_t ans_start, uint64_t offset, uint64_t end)
+{
+	uint64_t job_start = job->first * CACHE_BLOCK_SIZE;
+	uint64_t from = ans_start;
+	uint64_t block_of_offset = offset - offset % CACHE_BLOCK_SIZE;
+
+	if (ans_start <= job->done_to) {
+		if (end > job->done_to)
+			job->done_to = end;
+		from = ans_start < job_start ? ans_start : job_start;
+		end = job->done_to;
+	}
+	/* Blocks ending before this piece were marked by earlier calls. */
+	if (block_of_offset > from)
+		from = block_of_offset;
+	mark_covered(job->img, from, end);
+}
+
 static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const void *data, size_t len)
 {
 	struct attempt *a = arg;
@@ -136,9 +157,7 @@ static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const
 		rc = errno ? -errno : -EIO;
 	if (rc == 0) {
 		img->fetched += len;
-		uint64_t from = offset - offset % CACHE_BLOCK_SIZE;
-
-		mark_covered(img, from > ans->start ? from : ans->start, offset + len);
+		mark_answer(a->job, ans->start, offset, offset + len);
 	}
 	pthread_mutex_unlock(&img->lock);
 	return rc;
@@ -181,6 +200,8 @@ static int fetch_once(struct http_conn *conn, struct fetch_job *job, char *err, 
 	if_range_value(img, if_range, sizeof(if_range));
 	img->requests++;
 	pthread_mutex_unlock(&img->lock);
+	if (job->done_to > off && job->done_to < end)
+		off = job->done_to; /* the rest of a short answer */
 	if (off >= end)
 		return 0;
 
@@ -193,8 +214,8 @@ static int fetch_once(struct http_conn *conn, struct fetch_job *job, char *err, 
 		snprintf(err, errlen, "%s", a.err);
 	if (rc == -ESTALE || rc == -EALREADY)
 		return rc;
-	if (rc == -EPROTO)
-		return -EPROTO;
+	if (rc == -EPROTO || rc == -ETIMEDOUT)
+		return rc;
 	if (rc < 0)
 		return -EAGAIN;
 	if (ans.status != 200 && ans.status != 206) {
@@ -249,16 +270,26 @@ static void run_job(struct http_conn *conn, struct fetch_job *job)
 	char err[256] = "";
 	char host[256];
 	unsigned backoff = BACKOFF_FIRST_MS;
-	int rc = -EIO;
+	int rc = -EIO, stalls = 0;
+	uint64_t rounds = 0;
 
 	http_url_host(img->url, host, sizeof(host));
 	for (int attempt = 1; attempt <= CACHE_ATTEMPTS; attempt++) {
 		unsigned delay = backoff;
 
+		uint64_t before = job->done_to;
+
 		err[0] = '\0';
 		rc = fetch_once(conn, job, err, sizeof(err), &delay);
-		if (rc == 0 && !job_done(job))
-			rc = -EAGAIN; /* a short answer: ask again for the rest */
+		if (rc == 0 && !job_done(job)) {
+			/* A short answer: ask for the rest, at once and without
+			 * counting an attempt when it brought new bytes. */
+			if (job->done_to > before && rounds++ < job->count * 16) {
+				attempt--;
+				continue;
+			}
+			rc = -EAGAIN;
+		}
 		if (rc == -EALREADY) {
 			wait_whole_stream(img);
 			continue;
@@ -267,6 +298,9 @@ static void run_job(struct http_conn *conn, struct fetch_job *job)
 			break;
 		log_debug("%s: offset %" PRIu64 ": %s: %s (attempt %d)", img->tag,
 			  job->first * CACHE_BLOCK_SIZE, host, err, attempt);
+		/* A stall already cost a whole low-speed timeout: retry it once only. */
+		if (rc == -ETIMEDOUT && ++stalls < CACHE_STALL_ATTEMPTS)
+			rc = -EAGAIN;
 		if (rc != -EAGAIN || attempt == CACHE_ATTEMPTS)
 			break;
 		usleep(delay * 1000u);

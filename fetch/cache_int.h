@@ -14,6 +14,7 @@
 #define CACHE_JOB_BLOCKS 64		/* at most 4 MiB per request */
 #define CACHE_READAHEAD_MAX 256		/* blocks: 16 MiB */
 #define CACHE_ATTEMPTS 5
+#define CACHE_STALL_ATTEMPTS 2
 
 enum block_state { BLOCK_MISSING, BLOCK_PENDING, BLOCK_PRESENT, BLOCK_DURABLE };
 
@@ -21,6 +22,7 @@ struct fetch_job {
 	struct cached_image *img;
 	uint64_t first, count;		/* blocks */
 	uint64_t epoch;			/* img->epoch when queued */
+	uint64_t done_to;		/* bytes from the job's start to here are written */
 	struct fetch_job *next;
 };
 

@@ -219,7 +219,9 @@ static int finish_transfer(struct transfer *t, CURLcode res, char *err, size_t e
 			snprintf(err, errlen, "storing the data failed: %s", strerror(-t->sink_rc));
 		else
 			snprintf(err, errlen, "%s", curl_easy_strerror(res));
-		return t->sink_rc < 0 ? t->sink_rc : -EIO;
+		if (t->sink_rc < 0)
+			return t->sink_rc;
+		return res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
 	}
 	curl_easy_getinfo(t->conn->curl, CURLINFO_RESPONSE_CODE, &ans->status);
 	if (ans->status == 206 && ans->received != t->range_last - t->range_first + 1) {

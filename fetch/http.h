@@ -36,8 +36,8 @@ void http_conn_free(struct http_conn *c);
 
 /* GETs bytes [off, off + len) of url. if_range, when non-empty, is sent as
  * If-Range. Returns 0 when the transfer completed (any status: check
- * ans->status), or -EIO with the cause in err (connection, TLS, timeout,
- * malformed Content-Range, body shorter than promised). */
+ * ans->status), -ETIMEDOUT for a stalled transfer, or -EIO with the cause in
+ * err (connection, TLS, malformed Content-Range, body shorter than promised). */
 int http_get_range(struct http_conn *c, const char *url, uint64_t off, uint64_t len,
 		   const char *if_range, http_sink_fn sink, void *arg, struct http_answer *ans,
 		   char *err, size_t errlen);

@@ -177,3 +177,36 @@ PY
 t_done() {
 	exit $((T_FAILED > 0))
 }
+
+# start_faultserver ROOT: the fault-injecting server on 127.0.0.1; sets FAULT_PORT
+# and FAULT_LOG (one line per request: method, target, range, status, bytes, fault).
+start_faultserver() {
+	FAULT_LOG="$T_DIR/fault-requests.log"
+	python3 "$T_ROOT/tests/faultserver.py" --root "$1" --port 0 --port-file "$T_DIR/fault.port" \
+		--log "$FAULT_LOG" >/dev/null 2>>"$T_DIR/faultserver.err" &
+	T_PIDS+=($!)
+	t_wait_for "the fault server" 10 test -s "$T_DIR/fault.port"
+	FAULT_PORT=$(cat "$T_DIR/fault.port")
+}
+
+# fault NAME [PARAM=VALUE...]: switches the fault server's fault.
+fault() {
+	local name=$1 query
+	shift
+	query="fault=$name"
+	for p in "$@"; do query="$query&$p"; done
+	curl -sf -o /dev/null "http://127.0.0.1:$FAULT_PORT/_ctl/set?$query"
+}
+
+fault_clear() {
+	curl -sf -o /dev/null "http://127.0.0.1:$FAULT_PORT/_ctl/clear"
+}
+
+# write_catalog_raw FILE NAME VERSION URL FILE_ON_DISK: one raw entry.
+write_catalog_raw() {
+	write_catalog "$@"
+	sed -i 's/"format": "qcow2"/"format": "raw"/' "$1"
+}
+
+now() { date +%s.%N; }
+elapsed_since() { python3 -c "import sys,time; print(int(time.time() - float(sys.argv[1])))" "$1"; }

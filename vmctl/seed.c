@@ -433,6 +433,21 @@ static int iso_exists(const char *vmdir)
 	return path_join(iso, sizeof(iso), vmdir, "seed.iso") == 0 && access(iso, F_OK) == 0;
 }
 
+/* Makes <vmdir>/meta-data a symbolic link to seed/meta-data, so that the
+ * meta-data sits beside user-data, where the VM directory layout lists it. */
+static int link_meta_data(const char *vmdir, const char *name, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	rc = path_join(path, sizeof(path), vmdir, "meta-data");
+	if (rc == 0 && symlink("seed/meta-data", path) < 0 && errno != EEXIST)
+		rc = -errno;
+	if (rc < 0)
+		snprintf(err, errlen, "vm %s: cannot link %s/meta-data: %s", name, vmdir, strerror(-rc));
+	return rc;
+}
+
 static int rebuild(const char *vmdir, const char *name, const char *user_data, size_t len,
 		   int new_instance, char *err, size_t errlen)
 {
@@ -455,6 +470,8 @@ static int rebuild(const char *vmdir, const char *name, const char *user_data, s
 	}
 	rc = seed_write_iso(vmdir, user_data, len, meta, err, errlen);
 	free(meta);
+	if (rc == 0)
+		rc = link_meta_data(vmdir, name, err, errlen);
 	return rc;
 }
 
@@ -471,7 +488,8 @@ int seed_refresh(const char *vmdir, const char *name, const char *user, const ch
 			 rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
 		return rc;
 	}
-	rc = seed_user_data(user, public_key, mine, mine_len, &combined, &combined_len);
+	/* An empty user-data file means the user gave none of their own. */
+	rc = seed_user_data(user, public_key, mine_len ? mine : NULL, mine_len, &combined, &combined_len);
 	free(mine);
 	if (rc < 0) {
 		snprintf(err, errlen, "vm %s: cannot build the seed user-data: %s", name,

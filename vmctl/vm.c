@@ -136,8 +136,10 @@ static int write_vm_files(const char *vmdir, const struct vm_spec *spec, struct 
 	cfg->ssh_port = 0;
 	snprintf(tag, sizeof(tag), "%s\n", spec->tag);
 	rc = write_in_vm(vmdir, "image", tag, strlen(tag), spec->name, err, errlen);
-	if (rc == 0 && spec->user_data)
-		rc = write_in_vm(vmdir, "user-data", spec->user_data, spec->user_data_len, spec->name, err, errlen);
+	/* An empty user-data file stands for none, and can be edited later. */
+	if (rc == 0)
+		rc = write_in_vm(vmdir, "user-data", spec->user_data ? spec->user_data : "",
+				 spec->user_data ? spec->user_data_len : 0, spec->name, err, errlen);
 	if (rc < 0)
 		return rc;
 	rc = vmdir_file(vmdir, "config", path, sizeof(path));

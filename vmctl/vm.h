@@ -4,9 +4,19 @@
  * because everything lives on disk.
  *
  * A VM directory holds: config (struct nido_config text, with ssh_port set),
- * image (the tag), disk.qcow2 (overlay), seed.iso, user-data, meta-data,
- * console.log, qemu.log (QEMU's stderr), qemu.pid, qmp.sock, ssh (login command),
- * state (the last recorded state). */
+ * image (the tag), disk.qcow2 (overlay), user-data (the user's own; empty when
+ * none), seed/ (the user-data and meta-data that the guest reads), seed.iso,
+ * meta-data (a symbolic link to seed/meta-data), console.log (console.log.1
+ * from the boot before), qemu.log (QEMU's stderr until it daemonizes),
+ * qemu.pid, qmp.sock, ssh (login command) and state (the last recorded
+ * state, see vmdir.h). Operations on one VM are serialised by a flock on its
+ * directory; vm_status takes no lock.
+ *
+ * Under <home> the part also keeps ports.lock, kvm-verdict, sandbox-verdict
+ * and, when the user has no SSH key, id_ed25519 and id_ed25519.pub.
+ *
+ * Needs qemu-system-x86_64, qemu-img, xorriso and ssh-keygen in PATH, and
+ * Linux 5.9 or later (close_range, pidfd). */
 #ifndef NIDO_VM_H
 #define NIDO_VM_H
 
@@ -51,25 +61,37 @@ int vm_create(const char *home, const struct vm_spec *spec, char *err, size_t er
 int vm_start(const char *home, const char *name, char *err, size_t errlen);
 
 /* Stops a VM: ACPI power-down, then QMP quit after the config's stop_timeout,
- * then SIGKILL. With force, skips the power-down. Returns once QEMU has exited. */
+ * then SIGKILL. With force, skips the power-down. Returns once QEMU has exited;
+ * a VM that is already stopped returns 0. */
 int vm_stop(const char *home, const char *name, int force, char *err, size_t errlen);
 
 /* Stops the VM (forced) and removes its directory. */
 int vm_destroy(const char *home, const char *name, char *err, size_t errlen);
 
+/* Fills st: stopped, booting (QEMU runs but the guest's SSH server does not
+ * answer yet), running, or failed (the last start failed, or QEMU reports an
+ * internal error or a guest panic). Asks QEMU over QMP and connects to the
+ * SSH port, so it can take about 1.5 s. Returns 0, -EINVAL for an invalid
+ * name, -ENOENT when the VM does not exist, or -errno. */
 int vm_status(const char *home, const char *name, struct vm_status *st);
 
 /* Formats st as one line, e.g. "running (tcg: kvm unusable: ...)". */
 void vm_status_format(const struct vm_status *st, char *buf, size_t len);
 
-/* Lists VM names (malloc'd array of malloc'd strings; free with vm_list_free). */
+/* Replaces a VM's `config` or `user-data` with text, only while the VM is
+ * stopped and only when the text is valid: a config must parse and name a
+ * usable SSH key, user-data must be at most 1 MiB (empty: none of the user's
+ * own). Then rebuilds the seed; when its user-data changed, the guest gets a
+ * fresh instance-id, so cloud-init runs again at the next vm_start.
+ * Returns 0, -EBUSY while QEMU runs, -EINVAL for invalid text, -EPERM for any
+ * other file, -ENOENT when the VM does not exist, or -errno, with the cause
+ * in err. */
+int vm_edit_file(const char *home, const char *name, const char *file, const char *text, size_t len,
+		 char *err, size_t errlen);
+
+/* Lists VM names, sorted (malloc'd array of malloc'd strings; free with
+ * vm_list_free). A missing <home>/vms gives an empty list. */
 int vm_list(const char *home, char ***names, size_t *count);
 void vm_list_free(char **names, size_t count);
-
-/* Replaces a VM's `config` or `user-data` with text, only while the VM is
- * stopped and only when the text is valid; a new user-data gets a new
- * instance-id and seed. -EBUSY while running, -EINVAL with the cause in err. */
-int vm_edit_file(const char *home, const char *name, const char *file, const char *text,
-		 size_t len, char *err, size_t errlen);
 
 #endif

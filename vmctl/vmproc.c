@@ -115,10 +115,9 @@ int vmproc_find(const char *pidfile, pid_t *pid)
 
 	*pid = 0;
 	rc = read_pid(pidfile, &found);
-	if (rc == -ENOENT)
-		return 0;
-	/* QEMU may have created the pidfile but not yet written the pid. */
-	if (rc == -EBADMSG && access(pidfile, F_OK) == 0)
+	/* A malformed pidfile may be one that QEMU has created but not yet
+	 * written; either way no QEMU can be found through it. */
+	if (rc == -ENOENT || rc == -EBADMSG)
 		return 0;
 	if (rc < 0)
 		return rc;

@@ -13,8 +13,8 @@
 int vmproc_is_qemu_of(pid_t pid, const char *pidfile);
 
 /* Reads pidfile and stores the pid of the live QEMU that wrote it in *pid, or
- * 0 when there is none (no file, a stale pid, another program). Returns 0 or
- * -errno for an unreadable or malformed pidfile. */
+ * 0 when there is none (no file, an empty or malformed one, a stale pid, a
+ * pid of another program). Returns 0, or -errno for an unreadable pidfile. */
 int vmproc_find(const char *pidfile, pid_t *pid);
 
 /* Opens a pidfd for the live QEMU of pidfile and stores it in *pidfd (the

@@ -41,7 +41,7 @@ readonly ROOT_LABEL=nido-root
 # virtual packages, so python3-cffi-backend is listed because
 # python3-cryptography (needed by cloud-init) depends on a name it provides.
 readonly PACKAGES=(
-    linux-image-amd64
+    linux-image-cloud-amd64
     systemd-sysv
     udev
     dbus

@@ -1,0 +1,435 @@
+/* Unit tests of the vmctl parts that touch the system but start no VM:
+ * running programs, recognising a VM's QEMU by its pidfile, the QMP client
+ * (against a fake server on a unix socket), cached verdicts, the state file,
+ * port choice on 127.0.0.1, SSH keys and the seed ISO. Files go to a private
+ * directory under /tmp, removed at the end. Needs ssh-keygen and xorriso. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fetch/config.h"
+#include "fetch/files.h"
+#include "tests/unit/unit.h"
+#include "vmctl/ports.h"
+#include "vmctl/qmp.h"
+#include "vmctl/seed.h"
+#include "vmctl/spawn.h"
+#include "vmctl/sshkey.h"
+#include "vmctl/verdict.h"
+#include "vmctl/vmdir.h"
+#include "vmctl/vmproc.h"
+
+static char tmp[64];
+
+static void path_in_tmp(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmp, name);
+}
+
+/* Reads what a program wrote to a memfd, NUL-terminated. */
+static void read_memfd(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static void test_spawn(void)
+{
+	const char *ok[] = { "true", NULL }, *fails[] = { "false", NULL };
+	const char *missing[] = { "nido-no-such-program", NULL };
+	const char *slow[] = { "sleep", "5", NULL };
+	const char *noisy[] = { "sh", "-c", "echo first >&2; echo last words >&2; exit 3", NULL };
+	char err[256], out[256];
+
+	CHECK("spawn true succeeds", spawn_run(ok, -1, -1, 5000, err, sizeof(err)) == 0);
+	CHECK("spawn false fails", spawn_run(fails, -1, -1, 5000, err, sizeof(err)) == -EIO &&
+	      strstr(err, "exit status 1"));
+	CHECK("spawn missing program", spawn_run(missing, -1, -1, 5000, err, sizeof(err)) == -ENOENT &&
+	      strstr(err, "not found"));
+	CHECK("spawn timeout", spawn_run(slow, -1, -1, 100, err, sizeof(err)) == -ETIMEDOUT &&
+	      strstr(err, "timed out"));
+	CHECK("spawn quotes the last stderr line", spawn_run(noisy, -1, -1, 5000, err, sizeof(err)) == -EIO &&
+	      strcmp(err, "sh: exit status 3: last words") == 0);
+	CHECK("find program in PATH", spawn_find_program("sh", out, sizeof(out)) == 0 && out[0] == '/');
+}
+
+static void test_spawn_descriptors(void)
+{
+	const char *list[] = { "ls", "/proc/self/fd", NULL };
+	const char *input[] = { "readlink", "/proc/self/fd/0", NULL };
+	char err[256], out[256];
+	int leak, fd;
+
+	/* A descriptor without O_CLOEXEC, as a library might leave one. */
+	leak = open("/dev/null", O_RDONLY);
+	fd = memfd_create("test-out", MFD_CLOEXEC);
+	CHECK("spawn ls of fds runs", spawn_run(list, fd, -1, 5000, err, sizeof(err)) == 0);
+	read_memfd(fd, out, sizeof(out));
+	/* ls itself opens descriptor 3 for the directory it lists. */
+	CHECK("child has only descriptors 0 to 3", strcmp(out, "0\n1\n2\n3\n") == 0);
+	close(fd);
+	fd = memfd_create("test-in", MFD_CLOEXEC);
+	CHECK("spawn readlink runs", spawn_run(input, fd, -1, 5000, err, sizeof(err)) == 0);
+	read_memfd(fd, out, sizeof(out));
+	CHECK("child stdin is /dev/null", strcmp(out, "/dev/null\n") == 0);
+	close(fd);
+	close(leak);
+}
+
+static void test_last_line(void)
+{
+	char line[16];
+	int fd = memfd_create("test-lines", MFD_CLOEXEC);
+
+	CHECK("last line of empty file", spawn_last_line(fd, line, sizeof(line)) == 0 && line[0] == '\0');
+	write(fd, "one\ntwo\x01\n\n", 10);
+	CHECK("last non-empty line, control characters replaced",
+	      spawn_last_line(fd, line, sizeof(line)) == 0 && strcmp(line, "two?") == 0);
+	close(fd);
+}
+
+static void test_vmproc(void)
+{
+	char pidfile[PATH_MAX], other[PATH_MAX], text[32];
+	const char *argv[] = { "sh", "-c", "sleep 30", "-pidfile", pidfile, NULL };
+	pid_t child, found = 0, opened = 0;
+	int pidfd = -1;
+
+	path_in_tmp(pidfile, sizeof(pidfile), "qemu.pid");
+	path_in_tmp(other, sizeof(other), "other.pid");
+	CHECK("missing pidfile means not running", vmproc_find(pidfile, &found) == 0 && found == 0);
+	CHECK("start stand-in process", spawn_start(argv, -1, -1, &child) == 0);
+	CHECK("stand-in recognised", vmproc_is_qemu_of(child, pidfile) == 1);
+	CHECK("other pidfile not recognised", vmproc_is_qemu_of(child, other) == 0);
+	CHECK("own process not recognised", vmproc_is_qemu_of(getpid(), pidfile) == 0);
+	snprintf(text, sizeof(text), "%d\n", (int)getpid());
+	write_file_atomic(pidfile, text, strlen(text), 0600);
+	CHECK("stale pidfile of another program ignored", vmproc_find(pidfile, &found) == 0 && found == 0);
+	CHECK("stale pidfile cannot be opened", vmproc_open(pidfile, &pidfd, &opened) == -ESRCH);
+	write_file_atomic(pidfile, "garbage", 7, 0600);
+	CHECK("malformed pidfile means not running", vmproc_find(pidfile, &found) == 0 && found == 0);
+	snprintf(text, sizeof(text), "%d\n", (int)child);
+	write_file_atomic(pidfile, text, strlen(text), 0600);
+	CHECK("pidfile of the stand-in found", vmproc_find(pidfile, &found) == 0 && found == child);
+	CHECK("stand-in opened", vmproc_open(pidfile, &pidfd, &opened) == 0 && opened == child);
+	CHECK("still running", vmproc_wait_exit(pidfd, 50) == -ETIMEDOUT);
+	CHECK("signal delivered", vmproc_signal(pidfd, SIGKILL) == 0);
+	CHECK("exit seen", vmproc_wait_exit(pidfd, 5000) == 0);
+	waitpid(child, NULL, 0);
+	CHECK("exited process not recognised", vmproc_is_qemu_of(child, pidfile) == 0);
+	close(pidfd);
+	unlink(pidfile);
+}
+
+/* A fake QMP server: greets, accepts qmp_capabilities, sends an event before
+ * the query-status reply and answers anything else with an error. */
+static void *fake_qmp(void *arg)
+{
+	int listener = *(int *)arg, fd;
+	char buf[4096];
+	ssize_t n;
+
+	fd = accept(listener, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	dprintf(fd, "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n");
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		if (strstr(buf, "qmp_capabilities"))
+			dprintf(fd, "{\"return\": {}}\r\n");
+		else if (strstr(buf, "query-status"))
+			dprintf(fd, "{\"event\": \"RESET\", \"data\": {}}\r\n"
+				    "{\"return\": {\"status\": \"internal-error\", \"running\": false}}\r\n");
+		else
+			dprintf(fd, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no such command\"}}\r\n");
+	}
+	close(fd);
+	return NULL;
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 4) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void test_qmp(void)
+{
+	char sock[PATH_MAX], status[32], err[256], long_path[200];
+	pthread_t thread;
+	int listener;
+
+	path_in_tmp(sock, sizeof(sock), "qmp.sock");
+	listener = listen_unix(sock);
+	CHECK("fake QMP server listens", listener >= 0);
+	pthread_create(&thread, NULL, fake_qmp, &listener);
+	CHECK("query-status through events", qmp_query_status(sock, status, sizeof(status), 2000, err,
+							       sizeof(err)) == 0 && strcmp(status, "internal-error") == 0);
+	pthread_join(thread, NULL);
+	pthread_create(&thread, NULL, fake_qmp, &listener);
+	CHECK("error reply reported", qmp_run(sock, "bogus", 2000, err, sizeof(err)) == -EIO &&
+	      strstr(err, "CommandNotFound") && strstr(err, "no such command"));
+	pthread_join(thread, NULL);
+	close(listener);
+	unlink(sock);
+	CHECK("no server, connection refused", qmp_run(sock, "quit", 500, err, sizeof(err)) == -ENOENT);
+	memset(long_path, 'x', sizeof(long_path) - 1);
+	long_path[0] = '/';
+	long_path[sizeof(long_path) - 1] = '\0';
+	CHECK("socket path too long", qmp_check_socket_path(long_path) == -ENAMETOOLONG &&
+	      qmp_run(long_path, "quit", 500, err, sizeof(err)) == -ENAMETOOLONG);
+}
+
+static void test_verdict(void)
+{
+	char path[PATH_MAX], key[PATH_MAX + 128], reason[128];
+
+	path_in_tmp(path, sizeof(path), "kvm-verdict");
+	CHECK("verdict key for sh", verdict_key("/bin/sh", key, sizeof(key)) == 0 && strstr(key, "/bin/sh"));
+	CHECK("missing verdict", verdict_load(path, key, reason, sizeof(reason)) == -ENOENT);
+	CHECK("save bad verdict", verdict_save(path, key, 0, "internal-error\nsecond line") == 0);
+	CHECK("load bad verdict", verdict_load(path, key, reason, sizeof(reason)) == 0 &&
+	      strcmp(reason, "internal-error?second line") == 0);
+	CHECK("other key makes it stale", verdict_load(path, "other key", reason, sizeof(reason)) == -ENOENT);
+	CHECK("save good verdict", verdict_save(path, key, 1, "") == 0);
+	CHECK("load good verdict", verdict_load(path, key, reason, sizeof(reason)) == 1 && reason[0] == '\0');
+	write_file_atomic(path, "junk\n", 5, 0600);
+	CHECK("malformed verdict ignored", verdict_load(path, key, reason, sizeof(reason)) == -ENOENT);
+	unlink(path);
+}
+
+static void test_state_file(void)
+{
+	struct vm_record rec = { .state = VM_FAILED }, back;
+
+	CHECK("missing state is stopped", vmdir_load_state(tmp, &back) == 0 && back.state == VM_STOPPED &&
+	      back.detail[0] == '\0');
+	snprintf(rec.accel, sizeof(rec.accel), "tcg");
+	snprintf(rec.detail, sizeof(rec.detail), "vm x: QEMU failed = yes\nline two");
+	CHECK("state saved", vmdir_save_state(tmp, &rec) == 0);
+	CHECK("state loaded", vmdir_load_state(tmp, &back) == 0);
+	CHECK("state round trip", back.state == VM_FAILED && strcmp(back.accel, "tcg") == 0);
+	CHECK("detail stays one line", strcmp(back.detail, "vm x: QEMU failed = yes?line two") == 0);
+}
+
+static void test_ports(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char dir[PATH_MAX], config[PATH_MAX];
+	struct nido_config cfg;
+	socklen_t len = sizeof(addr);
+	unsigned busy, port = 0;
+	int fd, lock_fd = -1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	listen(fd, 1);
+	getsockname(fd, (struct sockaddr *)&addr, &len);
+	busy = ntohs(addr.sin_port);
+	CHECK("port in use not bindable", ports_bindable(busy) == 0);
+
+	/* Another VM records busy + 1. */
+	path_in_tmp(dir, sizeof(dir), "vms/other");
+	mkdir_p(dir, 0700);
+	snprintf(config, sizeof(config), "%s/config", dir);
+	config_defaults(&cfg);
+	cfg.ssh_port = busy + 1;
+	config_save(config, &cfg);
+	CHECK("ports lock taken", ports_lock(tmp, &lock_fd) == 0);
+	CHECK("choice skips busy and recorded ports", ports_choose(tmp, "self", busy, busy + 3, 0, &port) == 0 &&
+	      port == busy + 2);
+	CHECK("the VM itself may keep its port", ports_choose(tmp, "other", busy + 1, busy + 1, 0, &port) == 0 &&
+	      port == busy + 1);
+	CHECK("choice after a port", ports_choose(tmp, "self", busy, busy + 3, busy + 2, &port) == 0 &&
+	      port == busy + 3);
+	CHECK("choice wraps around", ports_choose(tmp, "self", busy, busy + 3, busy + 3, &port) == 0 &&
+	      port == busy + 2);
+	CHECK("no free port", ports_choose(tmp, "self", busy, busy + 1, 0, &port) == -EADDRNOTAVAIL);
+	ports_unlock(lock_fd);
+	close(fd);
+}
+
+static void test_ssh_keys(void)
+{
+	const char *rsa_line = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@box\n";
+	char home[PATH_MAX], dir[PATH_MAX], pub[PATH_MAX], err[512];
+	struct nido_config cfg;
+	struct ssh_key *key = malloc(sizeof(*key));
+	struct stat st;
+
+	path_in_tmp(home, sizeof(home), "home");
+	path_in_tmp(dir, sizeof(dir), "home/.ssh");
+	mkdir_p(dir, 0700);
+	setenv("HOME", home, 1);
+	config_defaults(&cfg);
+	CHECK("own key created", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == 0 &&
+	      sshkey_valid_public(key->public_key) && strstr(key->private_path, "/id_ed25519"));
+	CHECK("own private key is 0600", stat(key->private_path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	path_in_tmp(pub, sizeof(pub), "id_ed25519.pub");
+	unlink(pub);
+	CHECK("missing public key derived again", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == 0 &&
+	      access(pub, F_OK) == 0);
+
+	snprintf(pub, sizeof(pub), "%s/id_rsa.pub", dir);
+	write_file_atomic(pub, rsa_line, strlen(rsa_line), 0644);
+	CHECK("user key found", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == 0 &&
+	      strcmp(key->public_key, "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@box") == 0);
+	snprintf(cfg.ssh_key, sizeof(cfg.ssh_key), "~/.ssh/id_rsa");
+	CHECK("configured private key path", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == 0 &&
+	      strcmp(key->private_path + strlen(key->private_path) - 12, "/.ssh/id_rsa") == 0);
+	snprintf(cfg.ssh_key, sizeof(cfg.ssh_key), "%s/missing.pub", dir);
+	CHECK("configured key missing", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == -ENOENT &&
+	      strstr(err, "missing.pub"));
+	snprintf(cfg.ssh_key, sizeof(cfg.ssh_key), "relative.pub");
+	CHECK("relative key path rejected", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == -EINVAL);
+	write_file_atomic(pub, "not a key\n", 10, 0644);
+	snprintf(cfg.ssh_key, sizeof(cfg.ssh_key), "%s", pub);
+	CHECK("file that is no key rejected", sshkey_find(tmp, &cfg, key, err, sizeof(err)) == -EINVAL);
+	free(key);
+}
+
+/* Reads <tmp>/vm/<file> into a static buffer; empty when missing. */
+static const char *vm_text(const char *file)
+{
+	static char text[8192];
+	char path[PATH_MAX], *data;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/vm/%s", tmp, file);
+	text[0] = '\0';
+	if (read_file(path, sizeof(text) - 1, &data, &len) == 0) {
+		memcpy(text, data, len + 1);
+		free(data);
+	}
+	return text;
+}
+
+/* Extracts the seed ISO with xorriso and compares each file with seed/. */
+static int iso_matches_seed(const char *vmdir)
+{
+	char iso[PATH_MAX], out[PATH_MAX], err[256], *a, *b;
+	const char *argv[] = { "xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", out, NULL };
+	static const char *const files[] = { "user-data", "meta-data" };
+	size_t alen, blen;
+	int same = 1;
+
+	snprintf(iso, sizeof(iso), "%s/seed.iso", vmdir);
+	snprintf(out, sizeof(out), "%s/extracted", tmp);
+	remove_tree(out);
+	if (spawn_run(argv, -1, -1, 30000, err, sizeof(err)) < 0)
+		return 0;
+	for (size_t i = 0; i < 2; i++) {
+		char x[PATH_MAX], y[PATH_MAX];
+
+		snprintf(x, sizeof(x), "%s/%s", out, files[i]);
+		snprintf(y, sizeof(y), "%s/seed/%s", vmdir, files[i]);
+		if (read_file(x, 1 << 20, &a, &alen) < 0)
+			return 0;
+		if (read_file(y, 1 << 20, &b, &blen) < 0) {
+			free(a);
+			return 0;
+		}
+		same = same && alen == blen && memcmp(a, b, alen) == 0;
+		free(a);
+		free(b);
+	}
+	remove_tree(out);
+	return same;
+}
+
+/* Reads the ISO 9660 volume identifier (bytes 40-71 of sector 16). */
+static void iso_label(const char *vmdir, char *label, size_t len)
+{
+	char path[PATH_MAX], raw[33] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/seed.iso", vmdir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		pread(fd, raw, 32, 16 * 2048 + 40);
+		close(fd);
+	}
+	raw[strcspn(raw, " ")] = '\0';
+	snprintf(label, len, "%s", raw);
+}
+
+static void test_seed_files(void)
+{
+	const char *key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq5c2V0ZXN0a2V5MDEyMzQ1Njc4OWFiY2RlZg t";
+	char vmdir[PATH_MAX], path[PATH_MAX], err[512], id[128], label[40];
+	struct stat st;
+
+	path_in_tmp(vmdir, sizeof(vmdir), "vm");
+	mkdir_p(vmdir, 0700);
+	snprintf(path, sizeof(path), "%s/user-data", vmdir);
+	write_file_atomic(path, "", 0, 0600);
+	CHECK("seed built", seed_refresh(vmdir, "web", "dev", key, err, sizeof(err)) == 0);
+	CHECK("seed user-data is the default", strncmp(vm_text("seed/user-data"), "#cloud-config\n{", 15) == 0);
+	CHECK("meta-data link", lstat(path, &st) == 0 && (snprintf(path, sizeof(path), "%s/meta-data", vmdir), 1) &&
+	      lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+	snprintf(id, sizeof(id), "%s", vm_text("meta-data"));
+	CHECK("meta-data readable through the link", strstr(id, "\"instance-id\":\"web-") != NULL);
+	iso_label(vmdir, label, sizeof(label));
+	CHECK("iso volume label is cidata", strcmp(label, "cidata") == 0);
+	CHECK("iso holds the seed files", iso_matches_seed(vmdir));
+
+	CHECK("unchanged seed kept", seed_refresh(vmdir, "web", "dev", key, err, sizeof(err)) == 0 &&
+	      strcmp(vm_text("meta-data"), id) == 0);
+	snprintf(path, sizeof(path), "%s/seed.iso", vmdir);
+	unlink(path);
+	CHECK("missing iso rebuilt", seed_refresh(vmdir, "web", "dev", key, err, sizeof(err)) == 0 &&
+	      access(path, F_OK) == 0 && strcmp(vm_text("meta-data"), id) == 0);
+
+	snprintf(path, sizeof(path), "%s/user-data", vmdir);
+	write_file_atomic(path, "#cloud-config\nnido-test: poweroff\n", 34, 0600);
+	CHECK("changed user-data rebuilds", seed_refresh(vmdir, "web", "dev", key, err, sizeof(err)) == 0);
+	CHECK("changed user-data, new instance-id", strcmp(vm_text("meta-data"), id) != 0);
+	CHECK("seed user-data is multipart", strncmp(vm_text("seed/user-data"), "Content-Type: multipart/mixed", 29) == 0);
+	CHECK("iso follows the change", iso_matches_seed(vmdir));
+	snprintf(id, sizeof(id), "%s", vm_text("meta-data"));
+	CHECK("other user, new instance-id", seed_refresh(vmdir, "web", "ops", key, err, sizeof(err)) == 0 &&
+	      strcmp(vm_text("meta-data"), id) != 0);
+	CHECK("invalid user rejected", seed_refresh(vmdir, "web", "root", key, err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "invalid user name"));
+}
+
+int main(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/nido-test-vm-XXXXXX");
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_spawn();
+	test_spawn_descriptors();
+	test_last_line();
+	test_vmproc();
+	test_qmp();
+	test_verdict();
+	test_state_file();
+	test_ports();
+	test_ssh_keys();
+	test_seed_files();
+	remove_tree(tmp);
+	return unit_exit();
+}
