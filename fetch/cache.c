@@ -311,6 +311,19 @@ uint64_t cache_cached_bytes(struct cache *c, const struct cat_version *v)
 	return 0;
 }
 
+int cache_is_open(struct cache *c, const struct cat_version *v)
+{
+	char id[160];
+	int found = 0;
+
+	cache_image_id(v, id, sizeof(id));
+	pthread_mutex_lock(&c->lock);
+	for (struct cached_image *img = c->images; img && !found; img = img->next)
+		found = strcmp(img->id, id) == 0;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
 int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf, size_t len)
 {
 	char id[160];

@@ -61,6 +61,9 @@ void cache_image_info(struct cached_image *img, struct cache_info *info);
 /* Bytes present for a version without opening it (from the files on disk). */
 uint64_t cache_cached_bytes(struct cache *c, const struct cat_version *v);
 
+/* Returns 1 when this process has the version's cache entry open. */
+int cache_is_open(struct cache *c, const struct cat_version *v);
+
 /* Path of the verified image file if the version is completely cached, else -ENOENT. */
 int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf, size_t len);
 

@@ -22,7 +22,7 @@ static void cache_lines(FILE *f, const struct cat_version *v)
 		return;
 	}
 	cached = cache_cached_bytes(fs.cache, v);
-	if (cached == 0) {
+	if (cached == 0 && !cache_is_open(fs.cache, v)) {
 		fprintf(f, "cache: nothing cached yet\n");
 		return;
 	}

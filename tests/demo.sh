@@ -12,7 +12,7 @@ echo "Building the demo image from Debian packages (cached after the first run).
 image=$(tiny_image)
 mkdir -p "$T_DIR/www"
 cp "$image" "$T_DIR/www/demo.qcow2"
-start_nginx "$T_DIR/www"
+start_nginx "$T_DIR/www" || { not_ok "start nginx"; t_done; }
 write_catalog "$T_DIR/catalog.json" demo 1.0 "http://127.0.0.1:$NGINX_PORT/demo.qcow2" \
 	"$T_DIR/www/demo.qcow2" latest
 echo "image = demo:latest" >>"$NIDO_HOME/config"

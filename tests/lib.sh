@@ -108,8 +108,8 @@ error_log $T_DIR/nginx-error.log;
 pid $T_DIR/nginx.pid;
 events { worker_connections 256; }
 http {
-    access_log $T_DIR/nginx-access.log nido;
     log_format nido '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
+    access_log $T_DIR/nginx-access.log nido;
     client_body_temp_path $T_DIR/nginx-tmp;
     proxy_temp_path $T_DIR/nginx-tmp;
     fastcgi_temp_path $T_DIR/nginx-tmp;
@@ -124,8 +124,10 @@ http {
 CONF
 	nginx -c "$conf" -e "$T_DIR/nginx-error.log" &
 	T_PIDS+=($!)
-	t_wait_for "nginx on port $NGINX_PORT" 10 curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/" -r 0-0 ||
-		t_wait_for "nginx on port $NGINX_PORT" 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NGINX_PORT"
+	t_wait_for "nginx on port $NGINX_PORT" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NGINX_PORT" || {
+		cat "$T_DIR/nginx-error.log" >&2
+		return 1
+	}
 }
 
 # Counts the GET requests for a path in the nginx log.
@@ -140,8 +142,11 @@ mount_nidofs() {
 	shift
 	mkdir -p "$mnt"
 	NIDOFS_LOG="$T_DIR/nidofs.log"
-	"$NIDOFS" -f "$@" "$mnt" >>"$NIDOFS_LOG" 2>&1 &
-	NIDOFS_PID=$!
+	# Started from a subshell so that killing it in a test prints no job notice.
+	NIDOFS_PID=$(
+		"$NIDOFS" -f "$@" "$mnt" >>"$NIDOFS_LOG" 2>&1 &
+		echo $!
+	)
 	T_PIDS+=("$NIDOFS_PID")
 	T_MOUNTS+=("$mnt")
 	t_wait_for "the mount on $mnt" 10 mountpoint -q "$mnt"

@@ -8,7 +8,7 @@ t_setup
 image=$(tiny_image) || { not_ok "build the tiny test image"; t_done; }
 mkdir -p "$T_DIR/www"
 cp "$image" "$T_DIR/www/tiny.qcow2"
-start_nginx "$T_DIR/www"
+start_nginx "$T_DIR/www" || { not_ok "start nginx"; t_done; }
 write_catalog "$T_DIR/catalog.json" tiny 1.0 "http://127.0.0.1:$NGINX_PORT/tiny.qcow2" \
 	"$T_DIR/www/tiny.qcow2" latest stable
 echo "image = tiny:latest" >>"$NIDO_HOME/config"

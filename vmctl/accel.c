@@ -44,7 +44,7 @@ static void describe_exit(struct probe *p, char *reason, size_t len)
 	char how[96], line[300];
 
 	spawn_describe_status(p->status, how, sizeof(how));
-	spawn_last_line(p->err_fd, line, sizeof(line));
+	spawn_last_lines(p->err_fd, 2, line, sizeof(line));
 	snprintf(reason, len, "QEMU %s%s%s", how, line[0] ? ": " : "", line);
 }
 

@@ -12,6 +12,7 @@
 #include "fetch/files.h"
 #include "fetch/log.h"
 #include "vmctl/accel.h"
+#include "vmctl/vm.h"
 #include "vmctl/ports.h"
 #include "vmctl/qemu.h"
 #include "vmctl/sandbox.h"
@@ -152,7 +153,7 @@ static void last_log_line(const char *vmdir, char *line, size_t len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	spawn_last_line(fd, line, len);
+	spawn_last_lines(fd, 1, line, len);
 	close(fd);
 }
 
@@ -223,20 +224,31 @@ static int start_with_port(struct boot *b, char *err, size_t errlen)
 	return rc;
 }
 
-static void record_outcome(const struct boot *b, int rc, const char *err)
+static void record_state(const struct boot *b, enum vm_run_state state, const char *detail)
 {
-	struct vm_record rec = { .state = rc == 0 ? VM_RUNNING : VM_FAILED };
-	int save_rc;
+	struct vm_record rec = { .state = state };
+	int rc;
 
 	snprintf(rec.accel, sizeof(rec.accel), "%s", b->accel.name);
+	snprintf(rec.detail, sizeof(rec.detail), "%s", detail);
+	rc = vmdir_save_state(b->vmdir, &rec);
 	if (rc < 0)
-		snprintf(rec.detail, sizeof(rec.detail), "%s", err);
-	else if (b->accel.note[0])
-		snprintf(rec.detail, sizeof(rec.detail), "%s: %s", b->accel.name, b->accel.note);
-	save_rc = vmdir_save_state(b->vmdir, &rec);
-	if (save_rc < 0)
-		log_warnx("vm %s: cannot record state %s: %s", b->name,
-			  vmdir_state_name(rec.state), strerror(-save_rc));
+		log_warnx("vm %s: cannot record state %s: %s", b->name, vmdir_state_name(state), strerror(-rc));
+}
+
+/* Records the outcome: running, with the note on why auto chose TCG, or
+ * failed with the error. */
+static void record_outcome(const struct boot *b, int rc, const char *err)
+{
+	char note[sizeof(b->accel.note) + 16] = "";
+
+	if (rc < 0) {
+		record_state(b, VM_FAILED, err);
+		return;
+	}
+	if (b->accel.note[0])
+		snprintf(note, sizeof(note), "%s: %s", b->accel.name, b->accel.note);
+	record_state(b, VM_RUNNING, note);
 }
 
 int boot_vm(const char *home, const char *name, const char *vmdir, struct nido_config *cfg,
@@ -247,6 +259,7 @@ int boot_vm(const char *home, const char *name, const char *vmdir, struct nido_c
 	};
 	int lock_fd, rc;
 
+	record_state(&b, VM_BOOTING, "");
 	accel_choose(home, cfg->accel, &b.accel);
 	b.sandbox = sandbox_usable(home);
 	rc = ports_lock(home, &lock_fd);

@@ -136,6 +136,10 @@ static int read_reply(struct qmp_conn *conn, const char *command, cJSON **ret,
 
 	for (;;) {
 		rc = read_message(conn, &msg, deadline);
+		if (rc == -ETIMEDOUT) {
+			snprintf(err, errlen, "QMP %s: no reply in time", command);
+			return rc;
+		}
 		if (rc < 0) {
 			snprintf(err, errlen, "QMP %s: no reply: %s", command, strerror(-rc));
 			return rc;
@@ -202,6 +206,10 @@ int qmp_connect(struct qmp_conn *conn, const char *path, int timeout_ms, char *e
 		goto fail;
 	}
 	rc = read_greeting(conn, deadline);
+	if (rc == -ETIMEDOUT) {
+		snprintf(err, errlen, "QMP socket %s: no greeting within %d ms", path, timeout_ms);
+		goto fail;
+	}
 	if (rc < 0) {
 		snprintf(err, errlen, "QMP socket %s: no greeting: %s", path, strerror(-rc));
 		goto fail;

@@ -300,7 +300,7 @@ static int make_boundary(const char *base, const char *user_data, size_t len, ch
 	EVP_MD_CTX_free(ctx);
 	if (!ok || digest_len < 16 || buflen < sizeof("nido-boundary-") + 32)
 		return -EIO;
-	strcpy(buf, "nido-boundary-");
+	snprintf(buf, buflen, "nido-boundary-");
 	for (unsigned int i = 0; i < 16; i++)
 		snprintf(buf + strlen("nido-boundary-") + 2 * i, 3, "%02x", digest[i]);
 	return 0;
@@ -475,38 +475,56 @@ static int rebuild(const char *vmdir, const char *name, const char *user_data, s
 	return rc;
 }
 
+/* Writes the default user-data to <vmdir>/user-data when it differs. */
+static int mirror_default(const char *vmdir, const char *name, const char *mine, size_t mine_len,
+			  const char *text, size_t len, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (mine_len == len && memcmp(mine, text, len) == 0)
+		return 0;
+	rc = path_join(path, sizeof(path), vmdir, "user-data");
+	if (rc == 0)
+		rc = write_file_atomic(path, text, len, 0600);
+	if (rc < 0)
+		snprintf(err, errlen, "vm %s: cannot write %s/user-data: %s", name, vmdir, strerror(-rc));
+	return rc;
+}
+
 int seed_refresh(const char *vmdir, const char *name, const char *user, const char *public_key,
 		 char *err, size_t errlen)
 {
-	char *mine = NULL, *combined = NULL, *old = NULL, dir[PATH_MAX];
-	size_t mine_len, combined_len = 0, old_len;
-	int changed, rc;
+	char *mine = NULL, *old = NULL, *combined = NULL, dir[PATH_MAX];
+	size_t mine_len = 0, old_len = 0, combined_len = 0;
+	int own, changed, rc;
 
 	rc = read_optional(vmdir, "user-data", SEED_USER_DATA_MAX, &mine, &mine_len);
-	if (rc < 0) {
-		snprintf(err, errlen, "vm %s: cannot read %s/user-data: %s", name, vmdir,
-			 rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
-		return rc;
-	}
-	/* An empty user-data file means the user gave none of their own. */
-	rc = seed_user_data(user, public_key, mine_len ? mine : NULL, mine_len, &combined, &combined_len);
-	free(mine);
-	if (rc < 0) {
-		snprintf(err, errlen, "vm %s: cannot build the seed user-data: %s", name,
-			 rc == -EINVAL ? "invalid user name or SSH public key" : strerror(-rc));
-		return rc;
-	}
-	rc = path_join(dir, sizeof(dir), vmdir, "seed");
+	if (rc == 0)
+		rc = path_join(dir, sizeof(dir), vmdir, "seed");
 	if (rc == 0)
 		rc = read_optional(dir, "user-data", 2 * SEED_USER_DATA_MAX, &old, &old_len);
 	if (rc < 0) {
-		snprintf(err, errlen, "vm %s: cannot read the previous seed: %s", name, strerror(-rc));
+		snprintf(err, errlen, "vm %s: cannot read its user-data: %s", name,
+			 rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
+		goto out;
+	}
+	/* Empty user-data, or the unchanged copy of the previous seed's user-data,
+	 * means the user has given none of their own. */
+	own = mine_len > 0 && !(old && old_len == mine_len && memcmp(old, mine, mine_len) == 0);
+	rc = seed_user_data(user, public_key, own ? mine : NULL, mine_len, &combined, &combined_len);
+	if (rc < 0) {
+		snprintf(err, errlen, "vm %s: cannot build the seed user-data: %s", name,
+			 rc == -EINVAL ? "invalid user name or SSH public key" : strerror(-rc));
 		goto out;
 	}
 	changed = !old || old_len != combined_len || memcmp(old, combined, combined_len) != 0;
 	if (changed || !iso_exists(vmdir))
 		rc = rebuild(vmdir, name, combined, combined_len, changed, err, errlen);
+	if (rc == 0 && !own)
+		rc = mirror_default(vmdir, name, mine, mine_len, combined, combined_len, err, errlen);
 out:
+	free(mine);
 	free(old);
 	free(combined);
 	return rc;

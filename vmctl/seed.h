@@ -55,12 +55,15 @@ int seed_user_data(const char *user, const char *public_key, const char *user_da
 int seed_write_iso(const char *vmdir, const char *user_data, size_t user_data_len,
 		   const char *meta_data, char *err, size_t errlen);
 
-/* Brings the seed of the VM name up to date: builds the user-data from the
- * user's own <vmdir>/user-data (optional), user and public_key, and when it
- * differs from <vmdir>/seed/user-data, writes it with a fresh instance-id and
- * rebuilds seed.iso. A seed that is current is left alone, except that a
- * missing seed.iso is rebuilt with the same instance-id. Returns 0 or -errno
- * with the cause in err. */
+/* Brings the seed of the VM name up to date with <vmdir>/user-data, user and
+ * public_key. When that file is empty, or still the copy of the previous
+ * seed's default user-data, the user has given none of their own: the seed
+ * gets the default user-data alone, and the file becomes a copy of it, which
+ * the user can read and edit. Otherwise the seed gets the multipart of the
+ * default and the file. When the seed's user-data changes, it is written
+ * with a fresh instance-id and seed.iso is rebuilt; a missing seed.iso is
+ * rebuilt with the same instance-id. Returns 0 or -errno with the cause in
+ * err. */
 int seed_refresh(const char *vmdir, const char *name, const char *user, const char *public_key,
 		 char *err, size_t errlen);
 

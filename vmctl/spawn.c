@@ -39,8 +39,10 @@ int spawn_find_program(const char *name, char *buf, size_t len)
 		dirs = DEFAULT_PATH;
 	for (dir = dirs; *dir; dir = *end ? end + 1 : end) {
 		end = strchrnul(dir, ':');
-		/* An empty entry means the current directory, which is never searched. */
-		if (end == dir)
+		/* Relative entries, such as the empty one for the current
+		 * directory, are skipped: a daemon's working directory is no place
+		 * to find QEMU. */
+		if (dir[0] != '/')
 			continue;
 		n = snprintf(buf, len, "%.*s/%s", (int)(end - dir), dir, name);
 		if (n < 0 || (size_t)n >= len)
@@ -183,39 +185,61 @@ void spawn_describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "wait status %#x", (unsigned)status);
 }
 
-/* Copies the last non-empty line of text[0..n) into buf, with control
- * characters replaced by '?' so that it is safe in one-line messages. */
-static void copy_last_line(const char *text, size_t n, char *buf, size_t len)
+/* Finds the start and end of the last non-empty line of text[0..*end) and
+ * moves *end to that line's start. Returns 0 when there is no such line. */
+static int previous_line(const char *text, size_t *end, size_t *start)
 {
-	size_t end = n, start, i, out = 0;
+	size_t e = *end, s;
 
-	while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' '))
-		end--;
-	start = end;
-	while (start > 0 && text[start - 1] != '\n')
-		start--;
-	for (i = start; i < end && out + 1 < len; i++)
-		buf[out++] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
-	if (len > 0)
-		buf[out] = '\0';
+	while (e > 0 && (text[e - 1] == '\n' || text[e - 1] == '\r' || text[e - 1] == ' '))
+		e--;
+	if (e == 0)
+		return 0;
+	s = e;
+	while (s > 0 && text[s - 1] != '\n')
+		s--;
+	*start = s;
+	*end = e;
+	return 1;
 }
 
-int spawn_last_line(int fd, char *buf, size_t len)
+/* Copies text[start..end) to buf at *used, with control characters replaced
+ * by '?' so that it is safe in one-line messages. */
+static void append_clean(char *buf, size_t len, size_t *used, const char *text, size_t start, size_t end)
 {
+	for (size_t i = start; i < end && *used + 1 < len; i++)
+		buf[(*used)++] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
+	buf[*used] = '\0';
+}
+
+int spawn_last_lines(int fd, int count, char *buf, size_t len)
+{
+	size_t starts[8], ends[8], end, used = 0;
 	char tail[TAIL_BYTES];
 	struct stat st;
 	off_t from;
 	ssize_t n;
+	int found = 0;
 
-	if (len > 0)
-		buf[0] = '\0';
+	if (len == 0)
+		return -EINVAL;
+	buf[0] = '\0';
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	from = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
 	n = pread(fd, tail, sizeof(tail), from);
 	if (n < 0)
 		return -errno;
-	copy_last_line(tail, (size_t)n, buf, len);
+	end = (size_t)n;
+	while (found < count && found < 8 && previous_line(tail, &end, &starts[found])) {
+		ends[found] = end;
+		end = starts[found++];
+	}
+	while (found-- > 0) {
+		append_clean(buf, len, &used, tail, starts[found], ends[found]);
+		if (found > 0)
+			append_clean(buf, len, &used, "; ", 0, 2);
+	}
 	return 0;
 }
 
@@ -236,7 +260,7 @@ static void describe_failure(const char *prog, int rc, int status, int capture_f
 	else
 		spawn_describe_status(status, how, sizeof(how));
 	if (capture_fd >= 0)
-		spawn_last_line(capture_fd, line, sizeof(line));
+		spawn_last_lines(capture_fd, 2, line, sizeof(line));
 	snprintf(err, errlen, "%s: %s%s%s", prog, how, line[0] ? ": " : "", line);
 }
 

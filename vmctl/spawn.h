@@ -27,7 +27,8 @@ int spawn_wait(pid_t pid, int timeout_ms, int *status);
 /* Runs argv and waits up to timeout_ms for it to exit. stdout goes to out_fd
  * and stderr to err_fd (-1: /dev/null for stdout, captured for stderr).
  * Returns 0 when the program exits with status 0. Otherwise writes the
- * outcome into err, such as "qemu-img: exit status 1: <last stderr line>",
+ * outcome into err, such as "qemu-img: exit status 1: <last two lines of
+ * captured stderr>",
  * and returns -EIO, -ETIMEDOUT, -ENOENT or another -errno. */
 int spawn_run(const char *const argv[], int out_fd, int err_fd, int timeout_ms,
 	      char *err, size_t errlen);
@@ -35,8 +36,10 @@ int spawn_run(const char *const argv[], int out_fd, int err_fd, int timeout_ms,
 /* Describes a wait status as "exit status N" or "killed by signal N (name)". */
 void spawn_describe_status(int status, char *buf, size_t len);
 
-/* Copies the last non-empty line of the file open on fd into buf, reading at
- * most its last 4 KiB; buf is empty when there is none. Returns 0 or -errno. */
-int spawn_last_line(int fd, char *buf, size_t len);
+/* Copies the last count (at most 8) non-empty lines of the file open on fd
+ * into buf, in file order and joined by "; ", reading at most the file's
+ * last 4 KiB. Control characters become '?'. buf is empty when there is no
+ * such line. Returns 0 or -errno. */
+int spawn_last_lines(int fd, int count, char *buf, size_t len);
 
 #endif

@@ -198,9 +198,16 @@ static int derive_public(const char *priv, const char *pub, char *err, size_t er
  * two VMs created at once do not both run ssh-keygen on the same file. */
 static int use_own_key(const char *home, struct ssh_key *key, char *err, size_t errlen)
 {
-	char pub[PATH_MAX], lock[PATH_MAX];
+	char real[PATH_MAX], pub[PATH_MAX], lock[PATH_MAX];
 	int fd, rc;
 
+	/* The `ssh` file of each VM names the private key, so make it absolute. */
+	if (!realpath(home, real)) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot resolve: %s", home, strerror(-rc));
+		return rc;
+	}
+	home = real;
 	if (path_join(key->private_path, sizeof(key->private_path), home, "id_ed25519") < 0 ||
 	    path_join(pub, sizeof(pub), home, "id_ed25519.pub") < 0 ||
 	    path_join(lock, sizeof(lock), home, "id_ed25519.lock") < 0) {

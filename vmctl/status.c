@@ -1,16 +1,14 @@
 /* The status of a VM: vm_status and vm_status_format of vm.h. A live QEMU is
- * asked for its run state over QMP. The guest counts as running once its SSH
- * server answers on the forwarded port, and as booting before that. */
+ * asked for its run state over QMP; without one, the state file tells a
+ * failed start from a stopped VM. */
 #include "vmctl/vm.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "vmctl/qmp.h"
@@ -18,59 +16,39 @@
 #include "vmctl/vmproc.h"
 
 #define STATUS_QMP_TIMEOUT_MS 1000
-#define SSH_BANNER_TIMEOUT_MS 300
 
-/* Returns 1 when an SSH server greets on 127.0.0.1:port within the timeout.
- * QEMU's user-mode network accepts the connection itself and closes it when
- * the guest does not listen, so only the "SSH-" banner proves the guest is up. */
-static int ssh_answers(unsigned port)
+/* Returns 1 while another process holds the VM directory's lock, which
+ * vm_create and vm_start hold until QEMU has daemonized. */
+static int operation_running(const char *vmdir)
 {
-	struct sockaddr_in addr = {
-		.sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	struct pollfd pfd = { .events = POLLIN };
-	char banner[4];
-	ssize_t n = -1;
-	int fd;
+	int fd = open(vmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), busy;
 
-	if (port == 0 || port > 65535)
-		return 0;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-		pfd.fd = fd;
-		if (poll(&pfd, 1, SSH_BANNER_TIMEOUT_MS) == 1)
-			n = recv(fd, banner, sizeof(banner), 0);
-	}
+	busy = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd);
-	return n == (ssize_t)sizeof(banner) && memcmp(banner, "SSH-", 4) == 0;
+	return busy;
 }
 
-/* Fills st for a live QEMU from its QMP run state. */
+/* Refines st for a live QEMU with its QMP run state. A failed query leaves
+ * the VM running, because another QMP client may hold the socket. */
 static void live_status(const char *vmdir, struct vm_status *st)
 {
 	char sock[PATH_MAX], run_state[64], err[256];
 
-	st->state = VM_BOOTING;
+	st->state = VM_RUNNING;
 	if (vmdir_file(vmdir, "qmp.sock", sock, sizeof(sock)) < 0 ||
 	    qmp_query_status(sock, run_state, sizeof(run_state), STATUS_QMP_TIMEOUT_MS, err, sizeof(err)) < 0)
-		/* Another QMP client may hold the socket; the port check still works. */
-		snprintf(run_state, sizeof(run_state), "running");
+		return;
 	if (strcmp(run_state, "internal-error") == 0 || strcmp(run_state, "guest-panicked") == 0 ||
 	    strcmp(run_state, "io-error") == 0 || strcmp(run_state, "shutdown") == 0) {
 		st->state = VM_FAILED;
 		snprintf(st->detail, sizeof(st->detail), "QEMU reports the guest stopped: %s", run_state);
-		return;
-	}
-	if (strcmp(run_state, "running") != 0) {
+	} else if (strcmp(run_state, "prelaunch") == 0 || strcmp(run_state, "inmigrate") == 0) {
+		st->state = VM_BOOTING;
+	} else if (strcmp(run_state, "running") != 0) {
 		snprintf(st->detail, sizeof(st->detail), "QEMU run state: %s", run_state);
-		return;
 	}
-	if (ssh_answers(st->ssh_port))
-		st->state = VM_RUNNING;
 }
 
 int vm_status(const char *home, const char *name, struct vm_status *st)
@@ -102,9 +80,13 @@ int vm_status(const char *home, const char *name, struct vm_status *st)
 		live_status(vmdir, st);
 		return 0;
 	}
-	/* QEMU is gone: stopped, by request or because the guest powered off,
-	 * unless the last start failed. */
-	st->state = rec.state == VM_FAILED ? VM_FAILED : VM_STOPPED;
+	/* No QEMU: a start in progress, a failed start, or stopped (by request
+	 * or because the guest powered off). A "booting" record without a start
+	 * in progress is left by a process that died while starting QEMU. */
+	if (rec.state == VM_BOOTING && operation_running(vmdir))
+		st->state = VM_BOOTING;
+	else
+		st->state = rec.state == VM_FAILED ? VM_FAILED : VM_STOPPED;
 	if (st->state == VM_FAILED)
 		snprintf(st->detail, sizeof(st->detail), "%s", rec.detail);
 	return 0;

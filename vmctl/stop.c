@@ -90,7 +90,7 @@ static void record_stopped(const char *name, const char *vmdir)
 static int stop_locked(const char *name, const char *vmdir, int force, char *err, size_t errlen)
 {
 	struct nido_config cfg;
-	char pidfile[PATH_MAX];
+	char pidfile[PATH_MAX], why[512];
 	pid_t pid;
 	int pidfd, rc;
 
@@ -106,8 +106,10 @@ static int stop_locked(const char *name, const char *vmdir, int force, char *err
 		return rc;
 	}
 	/* Without a readable config, the default timeout still allows a power-down. */
-	if (vmdir_load_config(vmdir, name, &cfg, err, errlen) < 0)
+	if (vmdir_load_config(vmdir, name, &cfg, why, sizeof(why)) < 0) {
+		log_warnx("%s; stopping with the default stop_timeout", why);
 		config_defaults(&cfg);
+	}
 	rc = end_qemu(name, vmdir, pidfd, cfg.stop_timeout, force, err, errlen);
 	close(pidfd);
 	if (rc == 0)

@@ -71,7 +71,11 @@ static int validate_spec(const struct vm_spec *spec, char *err, size_t errlen)
 		what = "user-data: larger than 1 MiB";
 	if (!what)
 		return 0;
-	snprintf(err, errlen, "vm %s: invalid %s", spec->name && vm_name_valid(spec->name) ? spec->name : "(name)", what);
+	/* An invalid name is not printed, since it may contain control characters. */
+	if (spec->name && vm_name_valid(spec->name))
+		snprintf(err, errlen, "vm %s: invalid %s", spec->name, what);
+	else
+		snprintf(err, errlen, "invalid VM %s", what);
 	return -EINVAL;
 }
 

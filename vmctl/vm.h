@@ -4,8 +4,9 @@
  * because everything lives on disk.
  *
  * A VM directory holds: config (struct nido_config text, with ssh_port set),
- * image (the tag), disk.qcow2 (overlay), user-data (the user's own; empty when
- * none), seed/ (the user-data and meta-data that the guest reads), seed.iso,
+ * image (the tag), disk.qcow2 (overlay), user-data (the user's own, or when
+ * they gave none, a copy of the default user-data that the guest reads),
+ * seed/ (the user-data and meta-data that the guest reads), seed.iso,
  * meta-data (a symbolic link to seed/meta-data), console.log (console.log.1
  * from the boot before), qemu.log (QEMU's stderr until it daemonizes),
  * qemu.pid, qmp.sock, ssh (login command) and state (the last recorded
@@ -68,11 +69,12 @@ int vm_stop(const char *home, const char *name, int force, char *err, size_t err
 /* Stops the VM (forced) and removes its directory. */
 int vm_destroy(const char *home, const char *name, char *err, size_t errlen);
 
-/* Fills st: stopped, booting (QEMU runs but the guest's SSH server does not
- * answer yet), running, or failed (the last start failed, or QEMU reports an
- * internal error or a guest panic). Asks QEMU over QMP and connects to the
- * SSH port, so it can take about 1.5 s. Returns 0, -EINVAL for an invalid
- * name, -ENOENT when the VM does not exist, or -errno. */
+/* Fills st: booting (a start is in progress), running (QEMU runs; the guest
+ * may still be booting), stopped (stopped, or the guest powered off), or
+ * failed (the last start failed, or QEMU reports an internal error or a guest
+ * panic). Asks a live QEMU over QMP, so it can take up to about 1 s. Takes no
+ * lock. Returns 0, -EINVAL for an invalid name, -ENOENT when the VM does not
+ * exist, or -errno. */
 int vm_status(const char *home, const char *name, struct vm_status *st);
 
 /* Formats st as one line, e.g. "running (tcg: kvm unusable: ...)". */
@@ -80,9 +82,11 @@ void vm_status_format(const struct vm_status *st, char *buf, size_t len);
 
 /* Replaces a VM's `config` or `user-data` with text, only while the VM is
  * stopped and only when the text is valid: a config must parse and name a
- * usable SSH key, user-data must be at most 1 MiB (empty: none of the user's
- * own). Then rebuilds the seed; when its user-data changed, the guest gets a
- * fresh instance-id, so cloud-init runs again at the next vm_start.
+ * usable SSH key, user-data must be at most 1 MiB. Edited user-data is the
+ * user's own, which the guest gets after the default user-data; empty text
+ * restores the default alone. Then rebuilds the seed; when its user-data
+ * changed, the guest gets a fresh instance-id, so cloud-init runs again at
+ * the next vm_start.
  * Returns 0, -EBUSY while QEMU runs, -EINVAL for invalid text, -EPERM for any
  * other file, -ENOENT when the VM does not exist, or -errno, with the cause
  * in err. */

@@ -9,7 +9,7 @@
 #
 # Usage: build-debian.sh          (runs as root, because debootstrap does)
 # Environment:
-#   NIDO_TEST_CACHE      cache folder (default /var/cache/nidofs-tests)
+#   NIDO_TEST_CACHE      cache directory (default /var/cache/nidofs-tests)
 #   NIDO_DEBIAN_MIRROR   Debian archive URL for debootstrap
 #                        (default http://deb.debian.org/debian)
 #
@@ -40,6 +40,14 @@ readonly ROOT_LABEL=nido-root
 # debootstrap installs Depends but not Recommends. It also does not resolve
 # virtual packages, so python3-cffi-backend is listed because
 # python3-cryptography (needed by cloud-init) depends on a name it provides.
+#
+# The cloud kernel is Debian's kernel for VMs. Compared with
+# linux-image-amd64 it made the qcow2 129 MiB instead of 224 MiB, and the
+# first boot reached SSH in about 31 s instead of 39 s (QEMU TCG, 2 vCPUs, on
+# a 2-CPU host). It has the drivers for virtio (blk, scsi, net, rng), PIIX
+# IDE and NVMe.
+# NOTE: it lacks AHCI (the q35 SATA controller) and e1000, so disks must be
+# virtio, NVMe or IDE on the pc machine, and the NIC must be virtio.
 readonly PACKAGES=(
     linux-image-cloud-amd64
     systemd-sysv
@@ -74,32 +82,50 @@ if [[ -f "$image" ]]; then
 fi
 
 if [[ $EUID -ne 0 ]]; then
-    die "must run as root because debootstrap needs chroot; rerun with sudo"
+    die "must run as root because debootstrap needs chroot. Rerun it with sudo."
 fi
 
-for tool in debootstrap chroot mkfs.ext4 mkfs.vfat mcopy syslinux sfdisk qemu-img; do
-    command -v "$tool" >/dev/null || die "$tool not found; install the host packages listed at the top of $script_path"
+for tool in debootstrap chroot flock mkfs.ext4 mkfs.vfat mcopy syslinux sfdisk qemu-img; do
+    command -v "$tool" >/dev/null || die "$tool not found. Install the host packages listed at the top of $script_path."
 done
 mbr_bin=/usr/lib/syslinux/mbr/mbr.bin
-[[ -f "$mbr_bin" ]] || die "$mbr_bin not found; install syslinux-common"
+[[ -f "$mbr_bin" ]] || die "$mbr_bin not found. Install syslinux-common."
 
 mkdir -p "$CACHE_ROOT"
-# The work folder sits in the cache folder so that the final rename stays on
-# one file system.
-work=$(mktemp -d "$CACHE_ROOT/debian-$key.tmp.XXXXXX")
+# Concurrent runs for the same script wait here, and all but the first find
+# the finished image.
+exec {lock_fd}>"$CACHE_ROOT/debian-$key.lock"
+flock "$lock_fd"
+if [[ -f "$image" ]]; then
+    echo "$image"
+    exit 0
+fi
 
-cleanup() {
-    local mount_point
-    # A failed debootstrap can leave /proc and /sys mounted inside the root
-    # folder. Unmount them, deepest first, before deleting anything.
-    awk -v prefix="$work/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo |
+# Deletes a work directory. A failed or killed debootstrap can leave /proc
+# and /sys mounted inside its root directory, so this unmounts them, deepest
+# first, before deleting.
+remove_work_dir() {
+    local dir=$1 mount_point
+    awk -v prefix="$dir/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo |
         sort -r |
         while read -r mount_point; do
             umount "$mount_point" 2>/dev/null || umount -l "$mount_point" || true
         done
-    rm -rf --one-file-system "$work"
+    rm -rf --one-file-system "$dir"
 }
-trap cleanup EXIT
+
+# Work directories of killed runs are stale, because this run holds the lock.
+for stale_dir in "$CACHE_ROOT/debian-$key".tmp.*; do
+    if [[ -d "$stale_dir" ]]; then
+        log "removing $stale_dir, left by an earlier run"
+        remove_work_dir "$stale_dir"
+    fi
+done
+
+# The work directory sits in the cache directory so that the final rename
+# stays on one file system.
+work=$(mktemp -d "$CACHE_ROOT/debian-$key.tmp.XXXXXX")
+trap 'remove_work_dir "$work"' EXIT
 trap 'log "error: command failed with status $? at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -133,7 +159,7 @@ rm -f "$rootdir"/etc/ssh/ssh_host_*
 # debootstrap leaves root with a locked password ("*"). Check it, because
 # the image must not contain a usable password.
 root_hash=$(awk -F: '$1 == "root" { print $2 }' "$rootdir/etc/shadow")
-[[ "$root_hash" == "*" || "$root_hash" == "!"* ]] || die "root has a password in $rootdir/etc/shadow"
+[[ "$root_hash" == "*" || "$root_hash" == "!"* ]] || die "root has a usable password in $rootdir/etc/shadow, expected a locked one"
 
 cat >"$rootdir/etc/apt/sources.list" <<'EOF'
 deb http://deb.debian.org/debian bookworm main
@@ -141,8 +167,8 @@ deb http://deb.debian.org/debian bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
 
-# C.UTF-8 is built into libc, so cloud-init's locale module finds it set and
-# skips locale-gen, which takes several seconds under TCG.
+# C.UTF-8 is built into libc. With it set here, cloud-init's locale module
+# keeps it instead of running locale-gen for en_US.UTF-8 at first boot.
 echo LANG=C.UTF-8 >"$rootdir/etc/default/locale"
 
 cat >"$rootdir/etc/fstab" <<EOF
@@ -207,8 +233,8 @@ kernel_version=${kernels[0]##*/vmlinuz-}
 [[ -f "$rootdir/boot/initrd.img-$kernel_version" ]] || die "initrd.img-$kernel_version missing in $rootdir/boot"
 log "building the boot partition with kernel $kernel_version"
 
-# PROMPT 0 boots the default entry at once; holding Shift or Alt shows the
-# boot: prompt. SERIAL makes syslinux itself print on ttyS0.
+# PROMPT 0 boots the default entry at once, and holding Shift or Alt shows
+# the boot: prompt. SERIAL makes syslinux itself print on ttyS0.
 cat >"$work/syslinux.cfg" <<EOF
 SERIAL 0 115200
 PROMPT 0
@@ -220,8 +246,8 @@ LABEL debian
     APPEND root=LABEL=$ROOT_LABEL ro console=tty0 console=ttyS0,115200n8
 EOF
 
-# The hidden sector count tells the syslinux boot sector where its partition
-# starts on the disk.
+# -h sets the hidden sector count in the FAT boot sector to the partition's
+# first sector, which FAT boot code uses to find the partition on the disk.
 mkfs.vfat -C -n "$BOOT_LABEL" -h $((BOOT_START_MIB * 2048)) "$boot_img" $((BOOT_MIB * 1024)) >&2
 syslinux --install "$boot_img"
 mcopy -i "$boot_img" "$work/syslinux.cfg" ::/syslinux.cfg
@@ -254,10 +280,7 @@ log "converting to compressed qcow2"
 mkdir "$work/result"
 qemu-img convert -c -O qcow2 "$disk_img" "$work/result/debian.qcow2"
 
-# rename(2) onto an existing non-empty folder fails, so a build that finished
-# first in parallel keeps its image and this one is dropped.
-if ! mv -T "$work/result" "$image_dir" 2>/dev/null; then
-    [[ -f "$image" ]] || die "could not move the image to $image_dir"
-fi
+# rename(2) makes the directory appear complete or not at all.
+mv -T "$work/result" "$image_dir"
 log "image ready ($(du -h "$image" | cut -f1))"
 echo "$image"

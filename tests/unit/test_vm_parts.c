@@ -28,6 +28,7 @@
 #include "vmctl/spawn.h"
 #include "vmctl/sshkey.h"
 #include "vmctl/verdict.h"
+#include "vmctl/vm.h"
 #include "vmctl/vmdir.h"
 #include "vmctl/vmproc.h"
 
@@ -62,7 +63,7 @@ static void test_spawn(void)
 	CHECK("spawn timeout", spawn_run(slow, -1, -1, 100, err, sizeof(err)) == -ETIMEDOUT &&
 	      strstr(err, "timed out"));
 	CHECK("spawn quotes the last stderr line", spawn_run(noisy, -1, -1, 5000, err, sizeof(err)) == -EIO &&
-	      strcmp(err, "sh: exit status 3: last words") == 0);
+	      strcmp(err, "sh: exit status 3: first; last words") == 0);
 	CHECK("find program in PATH", spawn_find_program("sh", out, sizeof(out)) == 0 && out[0] == '/');
 }
 
@@ -94,10 +95,12 @@ static void test_last_line(void)
 	char line[16];
 	int fd = memfd_create("test-lines", MFD_CLOEXEC);
 
-	CHECK("last line of empty file", spawn_last_line(fd, line, sizeof(line)) == 0 && line[0] == '\0');
+	CHECK("last line of empty file", spawn_last_lines(fd, 1, line, sizeof(line)) == 0 && line[0] == '\0');
 	write(fd, "one\ntwo\x01\n\n", 10);
 	CHECK("last non-empty line, control characters replaced",
-	      spawn_last_line(fd, line, sizeof(line)) == 0 && strcmp(line, "two?") == 0);
+	      spawn_last_lines(fd, 1, line, sizeof(line)) == 0 && strcmp(line, "two?") == 0);
+	CHECK("last two lines joined", spawn_last_lines(fd, 2, line, sizeof(line)) == 0 &&
+	      strcmp(line, "one; two?") == 0);
 	close(fd);
 }
 
@@ -413,6 +416,102 @@ static void test_seed_files(void)
 	      strstr(err, "invalid user name"));
 }
 
+/* Writes <home>/vms/<name>/<file>. */
+static void put_vm_file(const char *home, const char *name, const char *file, const char *text)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/vms/%s", home, name);
+	mkdir_p(path, 0700);
+	snprintf(path, sizeof(path), "%s/vms/%s/%s", home, name, file);
+	write_file_atomic(path, text, strlen(text), 0600);
+}
+
+/* The vm.h entry points on VM directories made by hand, with no QEMU. */
+static void test_vm_directories(void)
+{
+	char home[PATH_MAX], path[PATH_MAX], err[512], line[700];
+	const char *config = "user = dev\nssh_key = /nonexistent/key.pub\nstop_timeout = 1\n";
+	struct vm_status st;
+	size_t count = 0;
+	char **names = NULL;
+
+	path_in_tmp(home, sizeof(home), "opshome");
+	mkdir_p(home, 0700);
+	CHECK("list without vms is empty", vm_list(home, &names, &count) == 0 && count == 0);
+	put_vm_file(home, "beta", "config", config);
+	put_vm_file(home, "alpha", "config", config);
+	put_vm_file(home, "bad,name", "config", config);
+	snprintf(path, sizeof(path), "%s/vms/gamma", home);
+	write_file_atomic(path, "", 0, 0600);
+	CHECK("list finds VM directories", vm_list(home, &names, &count) == 0 && count == 2);
+	CHECK("list is sorted", count == 2 && strcmp(names[0], "alpha") == 0 && strcmp(names[1], "beta") == 0);
+	vm_list_free(names, count);
+
+	CHECK("status of missing VM", vm_status(home, "nope", &st) == -ENOENT);
+	CHECK("status of invalid name", vm_status(home, "a/b", &st) == -EINVAL);
+	CHECK("status without state is stopped", vm_status(home, "alpha", &st) == 0 && st.state == VM_STOPPED &&
+	      st.pid == 0);
+	put_vm_file(home, "alpha", "state", "state = failed\naccel = tcg\ndetail = vm alpha: QEMU failed to start: x\n");
+	CHECK("failed start reported", vm_status(home, "alpha", &st) == 0 && st.state == VM_FAILED);
+	vm_status_format(&st, line, sizeof(line));
+	CHECK("failed status formatted", strcmp(line, "failed (vm alpha: QEMU failed to start: x)") == 0);
+	put_vm_file(home, "alpha", "state", "state = booting\naccel = tcg\ndetail = \n");
+	CHECK("booting without a start in progress is stopped", vm_status(home, "alpha", &st) == 0 &&
+	      st.state == VM_STOPPED);
+	put_vm_file(home, "alpha", "qemu.pid", "1\n");
+	CHECK("pidfile of another program is not the VM", vm_status(home, "alpha", &st) == 0 &&
+	      st.state == VM_STOPPED && st.pid == 0);
+
+	CHECK("start of missing VM", vm_start(home, "nope", err, sizeof(err)) == -ENOENT && strstr(err, "not found"));
+	CHECK("stop of stopped VM", vm_stop(home, "alpha", 0, err, sizeof(err)) == 0);
+	CHECK("stop removes a stale pidfile", (snprintf(path, sizeof(path), "%s/vms/alpha/qemu.pid", home), 1) &&
+	      access(path, F_OK) < 0);
+	CHECK("edit of another file rejected", vm_edit_file(home, "alpha", "image", "x", 1, err, sizeof(err)) == -EPERM);
+	CHECK("edit with invalid config rejected", vm_edit_file(home, "alpha", "config", "memory = 1\n", 11, err,
+								 sizeof(err)) == -EINVAL && strstr(err, "invalid config"));
+	CHECK("edit with missing key rejected", vm_edit_file(home, "alpha", "config", config, strlen(config), err,
+							      sizeof(err)) == -EINVAL && strstr(err, "key.pub"));
+	CHECK("edit of missing VM", vm_edit_file(home, "nope", "config", "", 0, err, sizeof(err)) == -ENOENT);
+	CHECK("destroy removes the directory", vm_destroy(home, "beta", err, sizeof(err)) == 0 &&
+	      (snprintf(path, sizeof(path), "%s/vms/beta", home), 1) && access(path, F_OK) < 0);
+	CHECK("destroy of missing VM", vm_destroy(home, "beta", err, sizeof(err)) == -ENOENT);
+}
+
+static void test_create_rejects(void)
+{
+	struct vm_spec spec = { .name = "web", .tag = "tiny:1", .backing = "/nonexistent.qcow2",
+				.backing_format = "qcow2" };
+	const char *rsa_key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@box\n";
+	char home[PATH_MAX], path[PATH_MAX], err[512];
+
+	path_in_tmp(home, sizeof(home), "createhome");
+	config_defaults(&spec.cfg);
+	path_in_tmp(spec.cfg.ssh_key, sizeof(spec.cfg.ssh_key), "create-key.pub");
+	write_file_atomic(spec.cfg.ssh_key, rsa_key, strlen(rsa_key), 0644);
+	spec.name = "-web";
+	CHECK("create with invalid name", vm_create(home, &spec, err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "invalid VM name"));
+	spec.name = "web";
+	spec.backing_format = "vmdk";
+	CHECK("create with unknown format", vm_create(home, &spec, err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "backing format"));
+	spec.backing_format = "qcow2";
+	spec.backing = "relative.qcow2";
+	CHECK("create with relative backing", vm_create(home, &spec, err, sizeof(err)) == -EINVAL);
+	spec.backing = "/nonexistent.qcow2";
+	snprintf(spec.cfg.user, sizeof(spec.cfg.user), "root");
+	CHECK("create with user root", vm_create(home, &spec, err, sizeof(err)) == -EINVAL);
+	snprintf(spec.cfg.user, sizeof(spec.cfg.user), "dev");
+	CHECK("create with missing backing fails", vm_create(home, &spec, err, sizeof(err)) == -EIO &&
+	      strstr(err, "vm web: cannot create the overlay") && strstr(err, "/nonexistent.qcow2"));
+	snprintf(path, sizeof(path), "%s/vms/web", home);
+	CHECK("failed create leaves no directory", access(path, F_OK) < 0);
+	put_vm_file(home, "web", "config", "");
+	CHECK("create of existing VM", vm_create(home, &spec, err, sizeof(err)) == -EEXIST &&
+	      strstr(err, "already exists"));
+}
+
 int main(void)
 {
 	snprintf(tmp, sizeof(tmp), "/tmp/nido-test-vm-XXXXXX");
@@ -430,6 +529,8 @@ int main(void)
 	test_ports();
 	test_ssh_keys();
 	test_seed_files();
+	test_vm_directories();
+	test_create_rejects();
 	remove_tree(tmp);
 	return unit_exit();
 }

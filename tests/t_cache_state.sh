@@ -1,0 +1,101 @@
+# The block cache's state across events: crashes of the daemon, a remote file
+# replaced under the same URL, many concurrent readers, a full disk.
+source "$(dirname "$0")/lib.sh"
+t_setup
+export NIDO_STALL_TIMEOUT=3
+
+mkdir -p "$T_DIR/www"
+head -c $((16 * 1048576 + 777)) /dev/urandom >"$T_DIR/www/disk.raw"
+cp "$T_DIR/www/disk.raw" "$T_DIR/orig.raw"
+start_faultserver "$T_DIR/www"
+write_catalog_raw "$T_DIR/catalog.json" blob 1 "http://127.0.0.1:$FAULT_PORT/disk.raw" "$T_DIR/www/disk.raw"
+mnt="$T_DIR/mnt"
+disk="$mnt/catalog/blob/1/disk.raw"
+want=$(sha256sum <"$T_DIR/orig.raw" | cut -d' ' -f1)
+
+# 1. Crash loop: SIGKILL the daemon at a random point of a slow fetch, remount,
+# finish the read; the bytes must always match.
+crash_ok=0
+runs=20
+for ((run = 1; run <= runs; run++)); do
+	fault slow rate=4000000
+	mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || break
+	(cat "$disk" >/dev/null 2>&1 &)
+	sleep "0.$((RANDOM % 9 + 1))"
+	kill -9 "$NIDOFS_PID"
+	t_wait_gone "$NIDOFS_PID" 10
+	fusermount3 -uz "$mnt" 2>/dev/null
+	fault_clear
+	mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || break
+	got=$(sha256sum <"$disk" | cut -d' ' -f1)
+	[ "$got" = "$want" ] && crash_ok=$((crash_ok + 1))
+	fusermount3 -u "$mnt"
+	t_wait_gone "$NIDOFS_PID" 10
+	# Start the next run from a partial cache: drop the verified file only.
+	rm -rf "$NIDO_HOME/images"/*/disk.raw "$NIDO_HOME/images"/*/meta
+done
+check "crash loop: $crash_ok of $runs runs read the right bytes" test "$crash_ok" -eq "$runs"
+
+# 2. The remote file is replaced under the same URL between two reads.
+rm -rf "$NIDO_HOME/images"
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json"
+dd if="$disk" of=/dev/null bs=64k count=1 status=none
+head -c $((16 * 1048576 + 777)) /dev/urandom >"$T_DIR/new.raw"
+cp "$T_DIR/new.raw" "$T_DIR/www/disk.raw.tmp"
+touch -d '+1 hour' "$T_DIR/www/disk.raw.tmp"
+mv "$T_DIR/www/disk.raw.tmp" "$T_DIR/www/disk.raw"
+sync; echo 3 >/proc/sys/vm/drop_caches
+cat "$disk" >"$T_DIR/read.raw" 2>/dev/null
+if cmp -s "$T_DIR/read.raw" "$T_DIR/orig.raw"; then
+	not_ok "replaced file: old bytes served after the change"
+elif cmp -s "$T_DIR/read.raw" "$T_DIR/new.raw"; then
+	ok "replaced file: the read has the new file only, not a mix"
+else
+	not_ok "replaced file: the read mixes old and new bytes"
+fi
+check "replaced file: the change is logged" grep -q 'remote file changed' "$NIDOFS_LOG"
+t_wait_for "the checksum verdict" 20 grep -q 'mismatch\|changed' "$mnt/catalog/blob/1/info"
+check "replaced file: info tells the user" grep -q 'mismatch\|changed' "$mnt/catalog/blob/1/info"
+check "replaced file: not treated as complete" bash -c "! ls '$NIDO_HOME'/images/*/disk.raw 2>/dev/null"
+umount_nidofs "$mnt"
+cp "$T_DIR/orig.raw" "$T_DIR/www/disk.raw"
+
+# 3. Concurrent readers of one image: right bytes, each block fetched once.
+rm -rf "$NIDO_HOME/images"
+: >"$FAULT_LOG"
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json"
+pids=()
+for ((i = 0; i < 32; i++)); do
+	(sha256sum <"$disk" | cut -d' ' -f1 >"$T_DIR/sum.$i") &
+	pids+=($!)
+done
+wait "${pids[@]}"
+same=0
+for ((i = 0; i < 32; i++)); do
+	[ "$(cat "$T_DIR/sum.$i")" = "$want" ] && same=$((same + 1))
+done
+check "32 concurrent readers: all read the right bytes ($same of 32)" test "$same" -eq 32
+fetched=$(awk '$4 == 206 || $4 == 200 { sum += $5 } END { print sum + 0 }' "$FAULT_LOG")
+check "32 concurrent readers: every byte fetched once ($fetched bytes)" test "$fetched" -eq "$(stat -c %s "$T_DIR/orig.raw")"
+umount_nidofs "$mnt"
+
+# 4. A full cache file system: a clear error, no damage, recovery once space is back.
+rm -rf "$NIDO_HOME/images"
+mkdir -p "$NIDO_HOME/images"
+mount -t tmpfs -o size=6m nidofs-test "$NIDO_HOME/images"
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json"
+dd if="$disk" of="$T_DIR/part.raw" bs=1M count=2 status=none
+if dd if="$disk" of=/dev/null bs=1M status=none 2>"$T_DIR/err"; then
+	not_ok "disk full: the read fails"
+else
+	check "disk full: the read fails with a clear error" grep -q 'No space left\|Input/output error' "$T_DIR/err"
+fi
+check "disk full: the error names the cause" grep -q 'No space left on device' "$NIDOFS_LOG"
+check "disk full: cached bytes stay right" bash -c "dd if='$disk' bs=1M count=2 status=none | cmp -s - <(head -c 2097152 '$T_DIR/orig.raw')"
+umount_nidofs "$mnt"
+mount -o remount,size=64m "$NIDO_HOME/images"
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json"
+check "disk full: works again once space is freed" cmp "$disk" "$T_DIR/orig.raw"
+umount_nidofs "$mnt"
+umount "$NIDO_HOME/images"
+t_done
