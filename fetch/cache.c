@@ -83,6 +83,25 @@ void cache_image_id(const struct cat_version *v, char *buf, size_t len)
 	snprintf(buf, len, "url-%s", hex);
 }
 
+void cache_entry_name(const char *tag, const char *id, const char *disk_name, char *buf, size_t len)
+{
+	const char *colon = strchr(tag, ':');
+	const char *digest = strchr(id, '-');
+	const char *ext = strchr(disk_name, '.');
+
+	snprintf(buf, len, "%.*s-%s-%.8s%s", colon ? (int)(colon - tag) : (int)strlen(tag), tag,
+		 colon ? colon + 1 : "", digest ? digest + 1 : id, ext ? ext : "");
+}
+
+void cache_version_entry_name(const struct cat_version *v, char *buf, size_t len)
+{
+	char tag[160], id[160];
+
+	cat_version_tag(v, tag, sizeof(tag));
+	cache_image_id(v, id, sizeof(id));
+	cache_entry_name(tag, id, cat_version_disk_name(v), buf, len);
+}
+
 static struct cached_image *image_new(struct cache *c, const struct cat_version *v)
 {
 	struct cached_image *img = calloc(1, sizeof(*img));

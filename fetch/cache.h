@@ -42,6 +42,12 @@ void cache_close(struct cache *c);
 /* Writes the directory name of an image's cache entry, e.g. "sha256-<hex>". */
 void cache_image_id(const struct cat_version *v, char *buf, size_t len);
 
+/* Writes the name of an entry in the images/ view: "NAME-VERSION-<8 hex of
+ * the id>.FORMAT". The id part keeps two builds of one tag apart, so a VM
+ * whose base image is named this way never sees another build's bytes. */
+void cache_entry_name(const char *tag, const char *id, const char *disk_name, char *buf, size_t len);
+void cache_version_entry_name(const struct cat_version *v, char *buf, size_t len);
+
 /* Opens (or returns the already open) cache entry of a catalog version; counted
  * references, release with cache_put. -EBUSY when another process owns it. */
 int cache_get(struct cache *c, const struct cat_version *v, struct cached_image **out,

@@ -11,27 +11,20 @@
 #include <cjson/cJSON.h>
 
 #include "fetch/files.h"
+#include "fetch/log.h"
 #include "fs/fs.h"
 
-static void entry_name(struct cached_entry *e, const char *format)
+static void meta_text(const cJSON *m, const char *key, char *buf, size_t len)
 {
-	char tag[160];
-	char *colon;
+	const cJSON *item = cJSON_GetObjectItem(m, key);
 
-	snprintf(tag, sizeof(tag), "%s", e->tag);
-	colon = strchr(tag, ':');
-	if (colon)
-		*colon = '-';
-	/* The id's digest part keeps two builds of one tag apart. */
-	snprintf(e->name, sizeof(e->name), "%s-%.8s.%s", tag, strchr(e->id, '-') ? strchr(e->id, '-') + 1 : e->id,
-		 format);
+	snprintf(buf, len, "%s", cJSON_IsString(item) ? item->valuestring : "");
 }
 
 static int read_entry(const char *id, struct cached_entry *e)
 {
 	char path[PATH_MAX], *text;
-	const cJSON *tag, *size, *url, *disk;
-	const char *format = "qcow2";
+	const cJSON *size;
 	size_t len;
 	cJSON *m;
 
@@ -41,25 +34,23 @@ static int read_entry(const char *id, struct cached_entry *e)
 		return -ENOENT;
 	m = cJSON_ParseWithLength(text, len);
 	free(text);
-	tag = cJSON_GetObjectItem(m, "tag");
 	size = cJSON_GetObjectItem(m, "size");
-	url = cJSON_GetObjectItem(m, "url");
-	if (!cJSON_IsString(tag) || !cJSON_IsNumber(size) || !cJSON_IsString(url)) {
-		cJSON_Delete(m);
-		return -ENOENT;
-	}
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	snprintf(e->tag, sizeof(e->tag), "%s", tag->valuestring);
-	e->size = (uint64_t)size->valuedouble;
+	meta_text(m, "tag", e->tag, sizeof(e->tag));
+	meta_text(m, "url", e->url, sizeof(e->url));
+	meta_text(m, "checksum_type", e->checksum_type, sizeof(e->checksum_type));
+	meta_text(m, "checksum", e->checksum, sizeof(e->checksum));
+	meta_text(m, "disk", e->disk_name, sizeof(e->disk_name));
 	e->verified = cJSON_IsTrue(cJSON_GetObjectItem(m, "verified"));
-	disk = cJSON_GetObjectItem(m, "disk");
-	if (cJSON_IsString(disk) && strcmp(disk->valuestring, "disk.raw") == 0)
-		format = "raw";
-	snprintf(e->file, sizeof(e->file), "%s/%s/disk.%s", cache_dir(fs.cache), id, format);
+	e->size = cJSON_IsNumber(size) ? (uint64_t)size->valuedouble : 0;
+	cJSON_Delete(m);
+	if (!e->tag[0] || !e->url[0] || !e->size ||
+	    (strcmp(e->disk_name, "disk.raw") != 0 && strcmp(e->disk_name, "disk.qcow2") != 0))
+		return -ENOENT;
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	snprintf(e->file, sizeof(e->file), "%s/%s/%s", cache_dir(fs.cache), id, e->disk_name);
 	if (access(e->file, F_OK) != 0)
 		snprintf(e->file, sizeof(e->file), "%s/%s/data", cache_dir(fs.cache), id);
-	entry_name(e, format);
-	cJSON_Delete(m);
+	cache_entry_name(e->tag, e->id, e->disk_name, e->name, sizeof(e->name));
 	return 0;
 }
 
@@ -97,9 +88,72 @@ static int match_entry(const struct cached_entry *e, void *arg)
 	return 1;
 }
 
+/* Fills e from a lazy catalog version whose entry name is name. */
+static int find_in_catalog(const char *name, struct cached_entry *e)
+{
+	char entry[256];
+
+	for (size_t i = 0; i < fs.cat->nimages; i++) {
+		const struct cat_image *img = &fs.cat->images[i];
+
+		for (size_t k = 0; k < img->nversions; k++) {
+			const struct cat_version *v = &img->versions[k];
+
+			if (!cat_version_lazy(v))
+				continue;
+			cache_version_entry_name(v, entry, sizeof(entry));
+			if (strcmp(entry, name) != 0)
+				continue;
+			if (e) {
+				memset(e, 0, sizeof(*e));
+				snprintf(e->name, sizeof(e->name), "%s", entry);
+				cache_image_id(v, e->id, sizeof(e->id));
+				cat_version_tag(v, e->tag, sizeof(e->tag));
+				snprintf(e->url, sizeof(e->url), "%s", v->url);
+				snprintf(e->checksum_type, sizeof(e->checksum_type), "%s", v->checksum_type);
+				snprintf(e->checksum, sizeof(e->checksum), "%s", v->checksum);
+				snprintf(e->disk_name, sizeof(e->disk_name), "%s", cat_version_disk_name(v));
+				e->size = v->size;
+			}
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int images_find(const char *name, struct cached_entry *e)
 {
-	struct find_arg f = { name, e };
+	struct cached_entry tmp;
+	struct find_arg f = { name, e ? e : &tmp };
 
-	return images_each(match_entry, &f) == 1 ? 0 : -ENOENT;
+	if (images_each(match_entry, &f) == 1)
+		return 0;
+	return find_in_catalog(name, e);
+}
+
+int images_open(const struct cached_entry *e, struct cached_image **out)
+{
+	struct cat_image img = { 0 };
+	struct cat_version v = { 0 };
+	char name[160], version[160], format[8], err[512];
+	const char *colon = strchr(e->tag, ':');
+	int rc;
+
+	/* A version rebuilt from the entry: it stays readable when the catalog
+	 * no longer lists this build. */
+	snprintf(name, sizeof(name), "%.*s", colon ? (int)(colon - e->tag) : 0, e->tag);
+	snprintf(version, sizeof(version), "%s", colon ? colon + 1 : e->tag);
+	snprintf(format, sizeof(format), "%s", strchr(e->disk_name, '.') + 1);
+	img.name = name;
+	v.image = &img;
+	v.version = version;
+	v.url = (char *)e->url;
+	v.checksum_type = (char *)e->checksum_type;
+	v.checksum = (char *)e->checksum;
+	v.format = format;
+	v.size = e->size;
+	rc = cache_get(fs.cache, &v, out, err, sizeof(err));
+	if (rc < 0)
+		log_warnx("images/%s: %s", e->name, err);
+	return rc;
 }

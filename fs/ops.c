@@ -87,8 +87,10 @@ static int stat_node(const struct node *n, struct stat *st)
 		struct cached_entry e;
 		struct stat real;
 
-		if (images_find(n->name, &e) < 0 || stat(e.file, &real) < 0)
+		if (images_find(n->name, &e) < 0)
 			return -ENOENT;
+		if (stat(e.file, &real) < 0)
+			real.st_blocks = 0; /* listed in the catalog, nothing cached yet */
 		stat_file(st, 0444, e.size, (uint64_t)real.st_blocks * 512);
 		return 0;
 	}
@@ -280,18 +282,20 @@ static int open_cached(const struct node *n, struct handle **out)
 {
 	struct cached_entry e;
 	struct handle *h;
+	int rc;
 
 	if (images_find(n->name, &e) < 0)
 		return -ENOENT;
-	h = handle_new(HANDLE_FD);
+	h = handle_new(e.verified ? HANDLE_FD : HANDLE_IMAGE);
 	if (!h)
 		return -ENOMEM;
-	h->fd = open(e.file, O_RDONLY | O_CLOEXEC);
-	if (h->fd < 0) {
-		int rc = -errno;
-
+	if (e.verified)
+		rc = (h->fd = open(e.file, O_RDONLY | O_CLOEXEC)) < 0 ? -errno : 0;
+	else
+		rc = images_open(&e, &h->img);
+	if (rc < 0) {
 		handle_free(h);
-		return rc;
+		return rc == -EOPNOTSUPP ? -EIO : rc;
 	}
 	*out = h;
 	return 0;

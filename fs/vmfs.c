@@ -209,13 +209,15 @@ int vmfs_write_ctl(struct handle *h, const char *data, size_t size)
 }
 
 /* The path QEMU opens as the base image: the verified cache file when the
- * image is complete, else the image file in this mount (read lazily). */
+ * image is complete, else its content-named entry in images/ (read lazily). */
 static int backing_path(const struct cat_version *v, char *buf, size_t len)
 {
+	char entry[256];
+
 	if (cache_complete_path(fs.cache, v, buf, len) == 0)
 		return 0;
-	if (snprintf(buf, len, "%s/catalog/%s/%s/%s", fs.mountpoint, v->image->name, v->version,
-		     cat_version_disk_name(v)) >= (int)len)
+	cache_version_entry_name(v, entry, sizeof(entry));
+	if (snprintf(buf, len, "%s/images/%s", fs.mountpoint, entry) >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
 }

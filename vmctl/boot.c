@@ -22,7 +22,7 @@
 
 #define PORT_ATTEMPTS 3
 
-/* What one start needs besides the config. */
+/* The inputs of one start, besides the config. */
 struct boot {
 	const char *home, *name, *vmdir, *private_key;
 	struct nido_config *cfg;

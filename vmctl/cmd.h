@@ -29,7 +29,7 @@ const struct cat_version *ctx_resolve(struct nido_ctx *ctx, const char *tag);
 /* Writes the active mount point into buf; -ENOENT when no daemon runs. */
 int find_mount(const char *home, char *buf, size_t len);
 
-/* Path of a version's image file inside a mount. */
+/* Path of a version's content-named image file inside a mount (images/). */
 void mount_image_path(const char *mnt, const struct cat_version *v, char *buf, size_t len);
 
 /* Takes "--json" out of argv (anywhere); returns the new argc. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fetch/cache.h"
 #include "fetch/files.h"
 
 int fail(const char *fmt, ...)
@@ -99,7 +100,10 @@ int find_mount(const char *home, char *buf, size_t len)
 
 void mount_image_path(const char *mnt, const struct cat_version *v, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/catalog/%s/%s/%s", mnt, v->image->name, v->version, cat_version_disk_name(v));
+	char entry[256];
+
+	cache_version_entry_name(v, entry, sizeof(entry));
+	snprintf(buf, len, "%s/images/%s", mnt, entry);
 }
 
 int take_json_flag(struct nido_ctx *ctx, int argc, char **argv)

@@ -69,8 +69,8 @@ int ports_bindable(unsigned port)
 	return rc;
 }
 
-/* Marks the port in the config of VM directory name as taken. */
-static void mark_recorded(const char *root, const char *name, unsigned char *taken)
+/* Marks the port recorded in the config of VM directory name as excluded. */
+static void mark_recorded(const char *root, const char *name, unsigned char *excluded)
 {
 	struct nido_config cfg;
 	char path[PATH_MAX], err[512];
@@ -83,11 +83,11 @@ static void mark_recorded(const char *root, const char *name, unsigned char *tak
 		return;
 	}
 	if (cfg.ssh_port > 0 && cfg.ssh_port < PORT_COUNT)
-		taken[cfg.ssh_port] = 1;
+		excluded[cfg.ssh_port] = 1;
 }
 
-/* Marks the ports recorded by every VM except self. */
-static int mark_recorded_ports(const char *home, const char *self, unsigned char *taken)
+/* Marks the ports recorded by every VM except self as excluded. */
+static int mark_recorded_ports(const char *home, const char *self, unsigned char *excluded)
 {
 	char root[PATH_MAX];
 	struct dirent *entry;
@@ -102,7 +102,7 @@ static int mark_recorded_ports(const char *home, const char *self, unsigned char
 		return errno == ENOENT ? 0 : -errno;
 	while ((entry = readdir(dir)))
 		if (vm_name_valid(entry->d_name) && strcmp(entry->d_name, self) != 0)
-			mark_recorded(root, entry->d_name, taken);
+			mark_recorded(root, entry->d_name, excluded);
 	closedir(dir);
 	return 0;
 }
@@ -110,22 +110,22 @@ static int mark_recorded_ports(const char *home, const char *self, unsigned char
 int ports_choose(const char *home, const char *self, unsigned min, unsigned max,
 		 unsigned after, unsigned *port)
 {
-	unsigned char *taken;
+	unsigned char *excluded;
 	unsigned count, candidate, i;
 	int rc;
 
 	if (min == 0 || min > max || max >= PORT_COUNT)
 		return -EINVAL;
-	taken = calloc(PORT_COUNT, 1);
-	if (!taken)
+	excluded = calloc(PORT_COUNT, 1);
+	if (!excluded)
 		return -ENOMEM;
-	rc = mark_recorded_ports(home, self, taken);
+	rc = mark_recorded_ports(home, self, excluded);
 	count = max - min + 1;
 	candidate = after >= min && after <= max ? after - min + 1 : 0;
 	for (i = 0; rc == 0 && i < count; i++, candidate++) {
 		unsigned p = min + candidate % count;
 
-		if (taken[p])
+		if (excluded[p])
 			continue;
 		rc = ports_bindable(p);
 		if (rc == 1) {
@@ -133,7 +133,7 @@ int ports_choose(const char *home, const char *self, unsigned min, unsigned max,
 			break;
 		}
 	}
-	free(taken);
+	free(excluded);
 	if (rc < 0)
 		return rc;
 	return rc == 1 ? 0 : -EADDRNOTAVAIL;

@@ -13,9 +13,9 @@
 #define QEMU_IMG "qemu-img"
 
 /* The -sandbox value. spawn=deny and elevateprivileges=deny are left out
- * because QEMU installs the seccomp filter before -daemonize forks and calls
- * setsid(): with spawn=deny QEMU 7.2 dies of SIGSYS, with
- * elevateprivileges=deny it exits with status 1. */
+ * because they break -daemonize. Tried by hand with QEMU 7.2 (Debian 12):
+ * with spawn=deny QEMU dies of SIGSYS, and with elevateprivileges=deny it
+ * exits with status 1 and no message. */
 #define QEMU_SANDBOX_OPTS "on,obsolete=deny,resourcecontrol=deny"
 
 struct qemu_spec {

@@ -39,8 +39,9 @@ static void stop_check_qemu(const char *sock, const char *pidfile)
 	close(pidfd);
 }
 
-/* Starts QEMU with the sandbox and -daemonize in dir; returns 1 when it runs,
- * 0 when it fails (reason set), or -errno when the check itself fails. */
+/* Starts QEMU with the sandbox and -daemonize in dir, then ends it. Returns 1
+ * when it ran, 0 when it failed (the reason is set), or -errno when the check
+ * itself could not run. */
 static int run_check(const char *qemu, const char *dir, char *reason, size_t len)
 {
 	char sock[128], escaped[256], chardev[320], pidfile[128];

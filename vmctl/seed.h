@@ -56,12 +56,12 @@ int seed_write_iso(const char *vmdir, const char *user_data, size_t user_data_le
 		   const char *meta_data, char *err, size_t errlen);
 
 /* Brings the seed of the VM name up to date with <vmdir>/user-data, user and
- * public_key. When that file is empty, or still the copy of the previous
- * seed's default user-data, the user has given none of their own: the seed
- * gets the default user-data alone, and the file becomes a copy of it, which
- * the user can read and edit. Otherwise the seed gets the multipart of the
+ * public_key. An empty file, or one still equal to the previous seed's
+ * default user-data, means the user has given none of their own. Then the
+ * seed gets the default user-data alone, and the file becomes a copy of it
+ * for the user to read and edit. Otherwise the seed gets the multipart of the
  * default and the file. When the seed's user-data changes, it is written
- * with a fresh instance-id and seed.iso is rebuilt; a missing seed.iso is
+ * with a fresh instance-id and seed.iso is rebuilt. A missing seed.iso is
  * rebuilt with the same instance-id. Returns 0 or -errno with the cause in
  * err. */
 int seed_refresh(const char *vmdir, const char *name, const char *user, const char *public_key,

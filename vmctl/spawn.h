@@ -1,7 +1,8 @@
 /* Runs external programs (QEMU, qemu-img, xorriso, ssh-keygen) from an argv
  * array with fork and exec, never through a shell. The child gets stdin from
- * /dev/null and no descriptor above 2, so /dev/fuse, curl sockets and lock
- * files never leak into a long-lived QEMU. */
+ * /dev/null and closes every descriptor above 2 with close_range(2) before
+ * exec (it fails rather than exec without that), so /dev/fuse, curl sockets
+ * and lock files cannot leak into a long-lived QEMU. */
 #ifndef NIDO_SPAWN_H
 #define NIDO_SPAWN_H
 

@@ -1,6 +1,6 @@
 /* The status of a VM: vm_status and vm_status_format of vm.h. A live QEMU is
- * asked for its run state over QMP; without one, the state file tells a
- * failed start from a stopped VM. */
+ * asked for its run state over QMP; without one, the state file
+ * distinguishes a failed start from a stopped VM. */
 #include "vmctl/vm.h"
 
 #include <errno.h>

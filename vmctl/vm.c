@@ -51,31 +51,31 @@ static int has_control_chars(const char *text)
 static int validate_spec(const struct vm_spec *spec, char *err, size_t errlen)
 {
 	const struct nido_config *cfg = &spec->cfg;
-	const char *what = NULL;
+	const char *problem = NULL;
 
 	if (!spec->name || !vm_name_valid(spec->name))
-		what = "name: expected 1 to 63 letters, digits or '-', not starting with '-'";
+		problem = "name: expected 1 to 63 letters, digits or '-', not starting with '-'";
 	else if (!spec->backing || spec->backing[0] != '/' || has_control_chars(spec->backing))
-		what = "backing image: expected an absolute path";
+		problem = "backing image: expected an absolute path";
 	else if (!spec->backing_format || (strcmp(spec->backing_format, "qcow2") && strcmp(spec->backing_format, "raw")))
-		what = "backing format: expected qcow2 or raw";
+		problem = "backing format: expected qcow2 or raw";
 	else if (!spec->tag || !spec->tag[0] || has_control_chars(spec->tag) || strlen(spec->tag) >= sizeof(cfg->image))
-		what = "image tag: expected a short line of text";
+		problem = "image tag: expected a short line of text";
 	else if (!seed_valid_user(cfg->user))
-		what = "user: expected [a-z_][a-z0-9_-]*, at most 32 characters, not root";
+		problem = "user: expected [a-z_][a-z0-9_-]*, at most 32 characters, not root";
 	else if (cfg->memory_mb < 64 || cfg->cpus < 1 || cfg->stop_timeout < 1)
-		what = "memory, cpus or stop_timeout: expected at least 64 MiB, 1 CPU and 1 second";
+		problem = "memory, cpus or stop_timeout: expected at least 64 MiB, 1 CPU and 1 second";
 	else if (cfg->port_min < 1024 || cfg->port_min > cfg->port_max || cfg->port_max > 65535)
-		what = "port range: expected MIN-MAX with 1024 <= MIN <= MAX <= 65535";
+		problem = "port range: expected MIN-MAX with 1024 <= MIN <= MAX <= 65535";
 	else if (spec->user_data && spec->user_data_len > SEED_USER_DATA_MAX)
-		what = "user-data: larger than 1 MiB";
-	if (!what)
+		problem = "user-data: larger than 1 MiB";
+	if (!problem)
 		return 0;
 	/* An invalid name is not printed, since it may contain control characters. */
 	if (spec->name && vm_name_valid(spec->name))
-		snprintf(err, errlen, "vm %s: invalid %s", spec->name, what);
+		snprintf(err, errlen, "vm %s: invalid %s", spec->name, problem);
 	else
-		snprintf(err, errlen, "invalid VM %s", what);
+		snprintf(err, errlen, "invalid VM %s", problem);
 	return -EINVAL;
 }
 

@@ -3,15 +3,22 @@
  * (mkdir/rmdir/ctl in vms/) and by the `nido` command; both see the same state
  * because everything lives on disk.
  *
- * A VM directory holds: config (struct nido_config text, with ssh_port set),
- * image (the tag), disk.qcow2 (overlay), user-data (the user's own, or when
- * they gave none, a copy of the default user-data that the guest reads),
- * seed/ (the user-data and meta-data that the guest reads), seed.iso,
- * meta-data (a symbolic link to seed/meta-data), console.log (console.log.1
- * from the boot before), qemu.log (QEMU's stderr until it daemonizes),
- * qemu.pid, qmp.sock, ssh (login command) and state (the last recorded
- * state, see vmdir.h). Operations on one VM are serialised by a flock on its
- * directory; vm_status takes no lock.
+ * A VM directory contains:
+ *   config       struct nido_config text, with ssh_port set
+ *   image        the catalog tag
+ *   disk.qcow2   the overlay on the backing image
+ *   user-data    the user's own user-data; when they gave none, a copy of the
+ *                default user-data, which they can edit
+ *   seed/        the user-data and meta-data that the guest reads
+ *   seed.iso     the NoCloud seed built from seed/
+ *   meta-data    a symbolic link to seed/meta-data
+ *   console.log  the serial console (console.log.1: the boot before)
+ *   qemu.log     QEMU's stderr until it daemonizes
+ *   qemu.pid, qmp.sock
+ *   ssh          the login command
+ *   state        the last recorded state (see vmdir.h)
+ * Operations on one VM are serialised by a flock on its directory, and
+ * vm_status takes no lock.
  *
  * Under <home> the part also keeps ports.lock, kvm-verdict, sandbox-verdict
  * and, when the user has no SSH key, id_ed25519 and id_ed25519.pub.
@@ -69,12 +76,12 @@ int vm_stop(const char *home, const char *name, int force, char *err, size_t err
 /* Stops the VM (forced) and removes its directory. */
 int vm_destroy(const char *home, const char *name, char *err, size_t errlen);
 
-/* Fills st: booting (a start is in progress), running (QEMU runs; the guest
- * may still be booting), stopped (stopped, or the guest powered off), or
- * failed (the last start failed, or QEMU reports an internal error or a guest
- * panic). Asks a live QEMU over QMP, so it can take up to about 1 s. Takes no
- * lock. Returns 0, -EINVAL for an invalid name, -ENOENT when the VM does not
- * exist, or -errno. */
+/* Fills st with one of four states. booting: a start is in progress.
+ * running: QEMU runs, though the guest may still be booting. stopped: stopped
+ * by request, or the guest powered off. failed: the last start failed, or
+ * QEMU reports an internal error or a guest panic. A live QEMU is asked over
+ * QMP, so the call can take up to about 1 s. Takes no lock. Returns 0,
+ * -EINVAL for an invalid name, -ENOENT when the VM does not exist, or -errno. */
 int vm_status(const char *home, const char *name, struct vm_status *st);
 
 /* Formats st as one line, e.g. "running (tcg: kvm unusable: ...)". */
