@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fetch/log.h"
+#include "fetch/origin.h"
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 8000
@@ -21,6 +22,7 @@ struct attempt {
 	struct fetch_job *job;
 	int checked;			/* first body byte seen */
 	int whole;			/* this attempt streams the whole file */
+	int sent_etag;			/* If-Range carried an ETag */
 	char err[256];
 };
 
@@ -86,6 +88,30 @@ static void mark_covered(struct cached_image *img, uint64_t start, uint64_t end)
 	pthread_cond_broadcast(&img->cond);
 }
 
+/* Judges a 200 to a ranged request: the file changed (its blocks are dropped,
+ * -ESTALE), the origin's ETags are unreliable (-EAGAIN, ask again with
+ * Last-Modified), or the server has no range support (0). img->lock held. */
+static int judge_full_answer(struct attempt *a, const struct http_validators *v)
+{
+	struct cached_image *img = a->job->img;
+	int etag_same = strcmp(v->etag, img->val.etag) == 0;
+	int lm_same = strcmp(v->last_modified, img->val.last_modified) == 0;
+
+	if (!img->val.etag[0] && !img->val.last_modified[0])
+		return 0; /* nothing recorded yet: nothing to compare */
+	if (a->sent_etag && lm_same && img->val.last_modified[0]) {
+		origin_distrust_etag(img->url, etag_same ? "answers 200 to If-Range with a matching ETag"
+							 : "gives a different ETag for an unchanged file");
+		snprintf(a->err, sizeof(a->err), "ETag not usable for If-Range");
+		return -EAGAIN;
+	}
+	if (lm_same && (etag_same || !origin_etag_trusted(img->url)))
+		return 0;
+	store_discard(img, "remote file changed (new validators)");
+	snprintf(a->err, sizeof(a->err), "remote file changed");
+	return -ESTALE;
+}
+
 /* Decides at the first body byte whether the answer can be used; img->lock held. */
 static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
 {
@@ -98,11 +124,11 @@ static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
 			 ans->v.size, img->size);
 		return -EPROTO;
 	}
-	if (ans->status == 200 && (img->val.etag[0] || img->val.last_modified[0]) &&
-	    (strcmp(v->etag, img->val.etag) != 0 || strcmp(v->last_modified, img->val.last_modified) != 0)) {
-		store_discard(img, "remote file changed (new validators)");
-		snprintf(a->err, sizeof(a->err), "remote file changed");
-		return -ESTALE;
+	if (ans->status == 200) {
+		int rc = judge_full_answer(a, v);
+
+		if (rc < 0)
+			return rc;
 	}
 	if (!img->val.etag[0] && !img->val.last_modified[0]) {
 		img->val = *v;
@@ -164,12 +190,12 @@ static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const
 }
 
 /* The If-Range value: a strong ETag, else Last-Modified, else none. */
-static void if_range_value(const struct cached_image *img, char *buf, size_t len)
+static int if_range_value(const struct cached_image *img, char *buf, size_t len)
 {
-	if (img->val.etag[0] && strncmp(img->val.etag, "W/", 2) != 0)
-		snprintf(buf, len, "%s", img->val.etag);
-	else
-		snprintf(buf, len, "%s", img->val.last_modified);
+	int etag = img->val.etag[0] && strncmp(img->val.etag, "W/", 2) != 0 && origin_etag_trusted(img->url);
+
+	snprintf(buf, len, "%s", etag ? img->val.etag : img->val.last_modified);
+	return etag;
 }
 
 static int status_retryable(long status)
@@ -197,7 +223,7 @@ static int fetch_once(struct http_conn *conn, struct fetch_job *job, char *err, 
 		off += CACHE_BLOCK_SIZE;
 	while (end > off && img->state[(end - 1) / CACHE_BLOCK_SIZE] >= BLOCK_PRESENT)
 		end = (end - 1) / CACHE_BLOCK_SIZE * CACHE_BLOCK_SIZE;
-	if_range_value(img, if_range, sizeof(if_range));
+	a.sent_etag = if_range_value(img, if_range, sizeof(if_range));
 	img->requests++;
 	pthread_mutex_unlock(&img->lock);
 	if (job->done_to > off && job->done_to < end)
@@ -216,6 +242,8 @@ static int fetch_once(struct http_conn *conn, struct fetch_job *job, char *err, 
 		return rc;
 	if (rc == -EPROTO || rc == -ETIMEDOUT)
 		return rc;
+	if (rc < 0 && a.sent_etag && !origin_etag_trusted(img->url))
+		*delay_ms = 0; /* ask again at once, with Last-Modified */
 	if (rc < 0)
 		return -EAGAIN;
 	if (ans.status != 200 && ans.status != 206) {

@@ -64,6 +64,10 @@ fault_eio "redirect loop" 9 30 redirect_loop
 fault_eio "persistent 503" 10 40 status5xx
 fault_eio "stalled server" 11 20 stall seconds=60
 fault_ok "slow server" 12 slow rate=200000
+fault_ok "ETag differs on every answer" 14 etag_flip
+fault_ok "200 to every If-Range with an ETag" 15 ifrange_200
+check "unreliable ETags are noticed once" test "$(grep -c 'no longer using its ETags' "$NIDOFS_LOG")" = 1
+check "unreliable ETags do not discard the cache" bash -c "! grep -q 'remote file changed' '$NIDOFS_LOG'"
 
 mv "$T_DIR/www/disk.raw" "$T_DIR/www/gone.raw"
 fault_eio_404() {

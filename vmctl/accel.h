@@ -19,14 +19,14 @@ struct accel_choice {
 
 /* Returns 1 when KVM guests run on this host, 0 when they do not (the reason
  * goes to reason), or -errno when no verdict could be reached (the cause goes
- * to reason). Probes at most once per kernel and QEMU binary; a missing or
+ * to reason). Probes at most once per kernel and QEMU binary. A missing or
  * inaccessible /dev/kvm is checked on every call and not cached, because
  * joining the kvm group fixes it. */
 int accel_kvm_usable(const char *home, char *reason, size_t len);
 
-/* Chooses the accelerator for mode: kvm and tcg are taken as they are, auto
- * uses KVM only when accel_kvm_usable says so. Never fails: when the probe
- * cannot run, auto falls back to TCG and says why in the note. */
+/* Chooses the accelerator for mode. kvm and tcg are taken as they are, and
+ * auto uses KVM only when accel_kvm_usable returns 1. When the probe cannot
+ * run, auto falls back to TCG and the note gives the cause. */
 void accel_choose(const char *home, enum accel_mode mode, struct accel_choice *out);
 
 #endif

@@ -53,7 +53,7 @@ static const char *find_field(char *const lines[], size_t count, const char *nam
 int verdict_load(const char *path, const char *key, char *reason, size_t len)
 {
 	char *text, *lines[8], *line, *save = NULL;
-	const char *stored_key, *verdict, *why;
+	const char *stored_key, *verdict, *stored_reason;
 	size_t count = 0;
 	int rc = read_file(path, VERDICT_FILE_MAX, &text, NULL);
 
@@ -66,7 +66,7 @@ int verdict_load(const char *path, const char *key, char *reason, size_t len)
 		goto out;
 	stored_key = find_field(lines, count, "key");
 	verdict = find_field(lines, count, "verdict");
-	why = find_field(lines, count, "reason");
+	stored_reason = find_field(lines, count, "reason");
 	if (!stored_key || !verdict || strcmp(stored_key, key) != 0)
 		goto out;
 	if (strcmp(verdict, "good") == 0)
@@ -74,7 +74,7 @@ int verdict_load(const char *path, const char *key, char *reason, size_t len)
 	else if (strcmp(verdict, "bad") == 0)
 		rc = 0;
 	if (rc >= 0)
-		snprintf(reason, len, "%s", why ? why : "");
+		snprintf(reason, len, "%s", stored_reason ? stored_reason : "");
 out:
 	free(text);
 	return rc;
@@ -82,13 +82,13 @@ out:
 
 int verdict_save(const char *path, const char *key, int good, const char *reason)
 {
-	char text[VERDICT_FILE_MAX], why[1024];
+	char text[VERDICT_FILE_MAX], line[1024];
 	int n;
 
-	snprintf(why, sizeof(why), "%s", reason ? reason : "");
-	flatten(why);
+	snprintf(line, sizeof(line), "%s", reason ? reason : "");
+	flatten(line);
 	n = snprintf(text, sizeof(text), VERDICT_MAGIC "\nkey %s\nverdict %s\nreason %s\n",
-		     key, good ? "good" : "bad", why);
+		     key, good ? "good" : "bad", line);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EOVERFLOW;
 	return write_file_atomic(path, text, (size_t)n, 0644);

@@ -1,9 +1,9 @@
-/* Unit tests of the vmctl parts that touch the system but start no VM.
- * They cover running programs, recognising a VM's QEMU by its pidfile, the
- * QMP client against a fake server, cached verdicts, the state file, port
- * choice on 127.0.0.1, SSH keys, the seed ISO, and the vm.h entry points on
- * VM directories made by hand. Files go to a private directory under /tmp,
- * removed at the end. Needs ssh-keygen and xorriso. */
+/* Unit tests of the vmctl parts that touch the system but start no VM:
+ * running programs, finding a VM's QEMU by its pidfile, the QMP client with a
+ * fake server, cached verdicts, the state file, port choice, SSH keys and the
+ * seed ISO. They also call the vm.h entry points on VM directories made by
+ * hand. Files go to a private directory under /tmp, removed at the end.
+ * Needs ssh-keygen and xorriso. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
