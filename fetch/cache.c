@@ -38,7 +38,7 @@ int cache_open(const char *dir, const char *ca_file, struct cache **out)
 	return 0;
 }
 
-static void image_free(struct cached_image *img)
+void cache_image_free(struct cached_image *img)
 {
 	store_close(img);
 	pthread_mutex_destroy(&img->lock);
@@ -56,7 +56,7 @@ void cache_close(struct cache *c)
 		struct cached_image *img = c->images;
 
 		c->images = img->next;
-		image_free(img);
+		cache_image_free(img);
 	}
 	free(c);
 }
@@ -159,7 +159,7 @@ int cache_get(struct cache *c, const struct cat_version *v, struct cached_image 
 	rc = store_open(img, v, err, errlen);
 	if (rc < 0) {
 		pthread_mutex_unlock(&c->lock);
-		image_free(img);
+		cache_image_free(img);
 		return rc;
 	}
 	img->refs = 1;

@@ -75,4 +75,12 @@ int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf,
 
 const char *cache_dir(const struct cache *c);
 
+/* Sets the size limits (bytes, 0 for none) and the callback that tells whether
+ * a VM uses an entry (by id), which then is never evicted. */
+void cache_set_limits(struct cache *c, uint64_t max_bytes, uint64_t min_free,
+		      int (*in_use)(const char *id, void *arg), void *arg);
+
+/* Removes one entry; -EBUSY when a VM uses it or it is open, with the cause in err. */
+int cache_evict(struct cache *c, const char *id, char *err, size_t errlen);
+
 #endif

@@ -83,6 +83,7 @@ static void mark_covered(struct cached_image *img, uint64_t start, uint64_t end)
 			img->state[b] = BLOCK_PRESENT;
 			img->present++;
 			img->undurable++;
+			__atomic_add_fetch(&img->cache->usage, bend - b * CACHE_BLOCK_SIZE, __ATOMIC_RELAXED);
 		}
 	}
 	pthread_cond_broadcast(&img->cond);
@@ -302,6 +303,12 @@ static void run_job(struct http_conn *conn, struct fetch_job *job)
 	uint64_t rounds = 0;
 
 	http_url_host(img->url, host, sizeof(host));
+	rc = cache_make_room(img->cache, img, job->count * CACHE_BLOCK_SIZE, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("%s: cannot fetch offset %" PRIu64 ": %s", img->tag, job->first * CACHE_BLOCK_SIZE, err);
+		fail_job(job, err);
+		return;
+	}
 	for (int attempt = 1; attempt <= CACHE_ATTEMPTS; attempt++) {
 		unsigned delay = backoff;
 

@@ -62,7 +62,17 @@ struct cache {
 	pthread_t workers[CACHE_WORKERS];
 	pthread_t flusher;
 	pthread_cond_t flush_cond;
+	uint64_t max_bytes, min_free;	/* guarded by lock; 0: no limit */
+	int (*in_use)(const char *id, void *arg);	/* guarded by lock */
+	void *in_use_arg;
+	uint64_t usage;			/* bytes on disk; atomic */
 };
+
+/* cache.c */
+void cache_image_free(struct cached_image *img);
+
+/* cache_evict.c: makes room for need more bytes, or -ENOSPC with the cause. */
+int cache_make_room(struct cache *c, const struct cached_image *img, uint64_t need, char *err, size_t errlen);
 
 /* cache_fetch.c */
 int cache_start_workers(struct cache *c);

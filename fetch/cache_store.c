@@ -308,11 +308,18 @@ int store_flush(struct cached_image *img)
 	return rc;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 void store_discard(struct cached_image *img, const char *why)
 {
 	log_warnx("%s: %s; discarding %" PRIu64 " cached blocks", img->tag, why, img->present);
 	snprintf(img->note, sizeof(img->note), "%s; cached blocks were discarded", why);
 	img->epoch++;
+	__atomic_sub_fetch(&img->cache->usage, min_u64(img->present * CACHE_BLOCK_SIZE, img->cache->usage),
+			   __ATOMIC_RELAXED);
 	memset(img->state, BLOCK_MISSING, img->nblocks);
 	img->present = img->undurable = 0;
 	img->verified = 0;

@@ -15,6 +15,7 @@
 #include "fetch/log.h"
 #include "fs/fs.h"
 #include "fs/ops.h"
+#include "vmctl/vmuse.h"
 
 struct fs_state fs = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
@@ -102,6 +103,12 @@ static void forget_mount(void)
 	unlink(path);
 }
 
+static int image_in_use(const char *id, void *arg)
+{
+	(void)arg;
+	return vm_uses_image(fs.home, id);
+}
+
 int fs_start_workers(void)
 {
 	struct nido_config cfg;
@@ -118,6 +125,7 @@ int fs_start_workers(void)
 		log_error("%s: cannot open the image cache: %s", path, strerror(-rc));
 		return rc;
 	}
+	cache_set_limits(fs.cache, cfg.cache_max, cfg.cache_min_free, image_in_use, NULL);
 	record_mount();
 	log_info("mounted on %s (state in %s, catalog %s)", fs.mountpoint, fs.home, fs.cat->source);
 	return 0;

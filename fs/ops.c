@@ -56,9 +56,10 @@ static int stat_node(const struct node *n, struct stat *st)
 	char *text;
 
 	switch (n->kind) {
-	case NODE_ROOT: case NODE_CATALOG: case NODE_IMAGE: case NODE_VERSION: case NODE_IMAGES:
+	case NODE_ROOT: case NODE_CATALOG: case NODE_IMAGE: case NODE_VERSION:
 		stat_dir(st, 0555);
 		return 0;
+	case NODE_IMAGES: /* writable so that `rm images/ENTRY` evicts */
 	case NODE_VMS:
 		stat_dir(st, 0755);
 		return 0;
@@ -499,6 +500,24 @@ static int nido_rmdir(const char *path)
 	return vmfs_remove(n.vm);
 }
 
+/* `rm images/ENTRY` frees the entry's space unless a VM uses it. */
+static int evict_cached(const char *name)
+{
+	struct cached_entry e;
+	char err[512];
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = images_find(name, &e);
+	pthread_rwlock_unlock(&fs.lock);
+	if (rc < 0)
+		return rc;
+	rc = cache_evict(fs.cache, e.id, err, sizeof(err));
+	if (rc < 0)
+		log_warnx("images/%s: cannot remove: %s", name, err);
+	return rc;
+}
+
 /* Files inside a VM directory go away with the directory; unlinking one
  * succeeds without effect so that `rm -rf vms/NAME` reaches the rmdir. */
 static int nido_unlink(const char *path)
@@ -511,6 +530,8 @@ static int nido_unlink(const char *path)
 	pthread_rwlock_unlock(&fs.lock);
 	if (rc < 0)
 		return rc;
+	if (n.kind == NODE_CACHED)
+		return evict_cached(n.name);
 	return n.kind == NODE_VM_FILE ? 0 : -EPERM;
 }
 

@@ -15,6 +15,7 @@
 #include "fetch/files.h"
 #include "fetch/http.h"
 #include "vmctl/vm.h"
+#include "vmctl/vmuse.h"
 
 /* The first alias that resolves to v and differs from its version, or NULL. */
 static const char *display_alias(const struct cat_version *v)
@@ -195,32 +196,6 @@ static int image_pull(struct nido_ctx *ctx, const char *tag)
 	return v ? pull_image(ctx, v) : 1;
 }
 
-/* Returns 1 when a VM's recorded image is the cache entry id. */
-static int image_in_use(struct nido_ctx *ctx, const char *id)
-{
-	char **names, path[4096], *tag, vid[160];
-	const struct cat_version *v;
-	size_t count, len;
-	int used = 0;
-
-	if (vm_list(ctx->home, &names, &count) < 0)
-		return 0;
-	for (size_t i = 0; i < count && !used; i++) {
-		snprintf(path, sizeof(path), "%s/vms/%s/image", ctx->home, names[i]);
-		if (read_file(path, 256, &tag, &len) < 0)
-			continue;
-		tag[strcspn(tag, "\n")] = '\0';
-		v = catalog_resolve(ctx->cat, tag);
-		if (v) {
-			cache_image_id(v, vid, sizeof(vid));
-			used = strcmp(vid, id) == 0;
-		}
-		free(tag);
-	}
-	vm_list_free(names, count);
-	return used;
-}
-
 static int image_rm(struct nido_ctx *ctx, const char *tag)
 {
 	const struct cat_version *v = ctx_resolve(ctx, tag);
@@ -233,7 +208,7 @@ static int image_rm(struct nido_ctx *ctx, const char *tag)
 	snprintf(dir, sizeof(dir), "%s/images/%s", ctx->home, id);
 	if (access(dir, F_OK) != 0)
 		return fail("image %s: not cached", tag);
-	if (image_in_use(ctx, id))
+	if (vm_uses_image(ctx->home, id))
 		return fail("image %s: in use by a VM; remove the VM first", tag);
 	snprintf(lock, sizeof(lock), "%s/lock", dir);
 	fd = open(lock, O_RDWR | O_CLOEXEC);
