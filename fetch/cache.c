@@ -343,12 +343,17 @@ int cache_is_open(struct cache *c, const struct cat_version *v)
 	return found;
 }
 
-int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf, size_t len)
+int cache_complete_path_in(const char *dir, const struct cat_version *v, char *buf, size_t len)
 {
 	char id[160];
 
 	cache_image_id(v, id, sizeof(id));
-	if (snprintf(buf, len, "%s/%s/%s", c->dir, id, cat_version_disk_name(v)) >= (int)len)
+	if (snprintf(buf, len, "%s/%s/%s", dir, id, cat_version_disk_name(v)) >= (int)len)
 		return -ENAMETOOLONG;
 	return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf, size_t len)
+{
+	return cache_complete_path_in(c->dir, v, buf, len);
 }

@@ -72,6 +72,8 @@ int cache_is_open(struct cache *c, const struct cat_version *v);
 
 /* Path of the verified image file if the version is completely cached, else -ENOENT. */
 int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf, size_t len);
+/* The same for the cache rooted at dir, without opening it. */
+int cache_complete_path_in(const char *dir, const struct cat_version *v, char *buf, size_t len);
 
 const char *cache_dir(const struct cache *c);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -324,4 +325,61 @@ void http_url_host(const char *url, char *buf, size_t len)
 	if (at)
 		start = at + 1;
 	snprintf(buf, len, "%.*s", (int)(end - start), start);
+}
+
+struct file_sink {
+	int fd;
+	uint64_t written;
+	int rc;
+};
+
+static size_t on_file(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct file_sink *f = arg;
+	size_t len = size * nmemb, done = 0;
+
+	while (done < len) {
+		ssize_t n = write(f->fd, data + done, len - done);
+
+		if (n < 0) {
+			f->rc = -errno;
+			return 0;
+		}
+		done += (size_t)n;
+	}
+	f->written += len;
+	return len;
+}
+
+int http_download(const char *url, const char *ca_file, int fd, uint64_t resume_from,
+		  char *err, size_t errlen)
+{
+	struct http_conn *c = http_conn_new(ca_file);
+	struct file_sink f = { .fd = fd };
+	long status = 0;
+	CURLcode res;
+
+	if (!c)
+		return -ENOMEM;
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_file);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(c->curl, CURLOPT_FAILONERROR, 1L);
+	res = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	http_conn_free(c);
+	if (f.rc < 0) {
+		snprintf(err, errlen, "cannot write the download: %s", strerror(-f.rc));
+		return f.rc;
+	}
+	if (res == CURLE_RANGE_ERROR || (resume_from > 0 && status == 200)) {
+		snprintf(err, errlen, "server cannot resume; start again");
+		return -ERANGE;
+	}
+	if (res != CURLE_OK) {
+		snprintf(err, errlen, "%s", curl_easy_strerror(res));
+		return res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+	}
+	return 0;
 }

@@ -47,6 +47,11 @@ int http_get_range(struct http_conn *c, const char *url, uint64_t off, uint64_t 
 int http_get_document(const char *url, const char *ca_file, size_t max, char **out, size_t *outlen,
 		      char *err, size_t errlen);
 
+/* Appends the whole file at url to fd, asking for the bytes from resume_from
+ * on. -ERANGE when the server cannot resume (the caller starts again). */
+int http_download(const char *url, const char *ca_file, int fd, uint64_t resume_from,
+		  char *err, size_t errlen);
+
 /* Writes the URL's scheme and host (no user info, path or query) into buf, for logs. */
 void http_url_host(const char *url, char *buf, size_t len);
 

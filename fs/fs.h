@@ -28,6 +28,7 @@ struct fs_state {
 	pthread_rwlock_t lock;		/* guards cat: read lock for every lookup */
 	struct catalog *cat;
 	struct cache *cache;
+	char ca_file[PATH_MAX];		/* from the configuration at mount time */
 	uid_t uid;
 	gid_t gid;
 	time_t started;

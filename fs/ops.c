@@ -11,6 +11,7 @@
 
 #include "fetch/files.h"
 #include "fetch/log.h"
+#include "fetch/packed.h"
 #include "fs/fs.h"
 #include "fs/handle.h"
 #include "fs/images.h"
@@ -50,6 +51,21 @@ static char *config_text(size_t *len)
 	return text;
 }
 
+/* A packed entry shows its download size until it is unpacked. */
+static int stat_disk(const struct cat_version *v, struct stat *st)
+{
+	char path[PATH_MAX];
+	struct stat real;
+
+	if (!cat_version_lazy(v) && cache_complete_path(fs.cache, v, path, sizeof(path)) == 0 &&
+	    stat(path, &real) == 0) {
+		stat_file(st, 0444, (uint64_t)real.st_size, (uint64_t)real.st_blocks * 512);
+		return 0;
+	}
+	stat_file(st, 0444, v->size, cache_cached_bytes(fs.cache, v));
+	return 0;
+}
+
 static int stat_node(const struct node *n, struct stat *st)
 {
 	size_t len = 0;
@@ -72,8 +88,7 @@ static int stat_node(const struct node *n, struct stat *st)
 		st->st_size = (off_t)strlen(n->alias->target->version);
 		return 0;
 	case NODE_DISK:
-		stat_file(st, 0444, n->ver->size, cache_cached_bytes(fs.cache, n->ver));
-		return 0;
+		return stat_disk(n->ver, st);
 	case NODE_INFO:
 		text = text_version_info(n->ver, &len);
 		free(text);
@@ -226,13 +241,35 @@ static int nido_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off
 	return rc;
 }
 
-static int open_image(const struct node *n, struct handle **out)
+/* Opens a packed entry's disk, pulling and unpacking it first (this waits). */
+static int open_packed(const struct cat_version *v, struct handle **out)
 {
-	struct handle *h = handle_new(HANDLE_IMAGE);
-	char err[512];
+	struct handle *h = handle_new(HANDLE_FD);
+	char path[PATH_MAX], err[512];
 	int rc;
 
 	if (!h)
+		return -ENOMEM;
+	rc = packed_ensure(cache_dir(fs.cache), v, fs.ca_file, path, sizeof(path), err, sizeof(err));
+	if (rc == 0 && (h->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		handle_free(h);
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	*out = h;
+	return 0;
+}
+
+static int open_image(const struct node *n, struct handle **out)
+{
+	struct handle *h;
+	char err[512];
+	int rc;
+
+	if (!cat_version_lazy(n->ver))
+		return open_packed(n->ver, out);
+	if (!(h = handle_new(HANDLE_IMAGE)))
 		return -ENOMEM;
 	rc = cache_get(fs.cache, n->ver, &h->img, err, sizeof(err));
 	if (rc < 0) {

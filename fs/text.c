@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fetch/cache.h"
+#include "fetch/packed.h"
 #include "fs/fs.h"
 
 static void cache_lines(FILE *f, const struct cat_version *v)
@@ -18,7 +19,14 @@ static void cache_lines(FILE *f, const struct cat_version *v)
 	uint64_t cached;
 
 	if (!cat_version_lazy(v)) {
-		fprintf(f, "cache: this entry is packed (compressed or split) and is pulled whole on first use\n");
+		char path[PATH_MAX], state[512];
+
+		if (cache_complete_path(fs.cache, v, path, sizeof(path)) == 0)
+			fprintf(f, "cache: packed entry, pulled, verified and unpacked\n");
+		else if (packed_describe(v, state, sizeof(state)) == 0)
+			fprintf(f, "cache: packed entry (compressed or split), pulled whole before use: %s\n", state);
+		else
+			fprintf(f, "cache: packed entry (compressed or split), pulled whole on first use; not pulled yet\n");
 		return;
 	}
 	cached = cache_cached_bytes(fs.cache, v);

@@ -11,6 +11,7 @@
 
 #include "fetch/files.h"
 #include "fetch/log.h"
+#include "fetch/packed.h"
 #include "fs/fs.h"
 #include "vmctl/vm.h"
 
@@ -212,8 +213,15 @@ int vmfs_write_ctl(struct handle *h, const char *data, size_t size)
  * image is complete, else its content-named entry in images/ (read lazily). */
 static int backing_path(const struct cat_version *v, char *buf, size_t len)
 {
-	char entry[256];
+	char entry[256], err[512];
+	int rc;
 
+	if (!cat_version_lazy(v)) {
+		rc = packed_ensure(cache_dir(fs.cache), v, fs.ca_file, buf, len, err, sizeof(err));
+		if (rc < 0)
+			log_warnx("%s:%s: %s", v->image->name, v->version, err);
+		return rc;
+	}
 	if (cache_complete_path(fs.cache, v, buf, len) == 0)
 		return 0;
 	cache_version_entry_name(v, entry, sizeof(entry));
@@ -235,10 +243,6 @@ static int create_from_config(const char *name, const struct nido_config *cfg, c
 		snprintf(err, errlen, "image %s: %s in catalog %s", cfg->image,
 			 errno == EINVAL ? "invalid tag" : "not found", fs.cat->source);
 		rc = -ENOENT;
-	} else if (!cat_version_lazy(v)) {
-		snprintf(err, errlen, "image %s: entry must be pulled before use: run 'nido image pull %s'",
-			 cfg->image, cfg->image);
-		rc = -EOPNOTSUPP;
 	} else if ((rc = backing_path(v, backing, sizeof(backing))) == 0) {
 		spec.backing = backing;
 		spec.backing_format = v->format;

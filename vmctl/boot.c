@@ -12,11 +12,11 @@
 #include "fetch/files.h"
 #include "fetch/log.h"
 #include "vmctl/accel.h"
-#include "vmctl/vm.h"
 #include "vmctl/ports.h"
 #include "vmctl/qemu.h"
 #include "vmctl/sandbox.h"
 #include "vmctl/spawn.h"
+#include "vmctl/vm.h"
 #include "vmctl/vmdir.h"
 #include "vmctl/vmproc.h"
 

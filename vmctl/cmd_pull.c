@@ -12,6 +12,7 @@
 
 #include "fetch/cache.h"
 #include "fetch/files.h"
+#include "fetch/packed.h"
 
 #define PULL_CHUNK (4u << 20)
 
@@ -116,27 +117,37 @@ static int pull_direct(struct nido_ctx *ctx, const struct cat_version *v, struct
 	return 0;
 }
 
+/* Packed entries are pulled whole, checked and unpacked; a running daemon and
+ * this command share the work through the entry's lock file. */
+static int pull_packed(struct nido_ctx *ctx, const struct cat_version *v, const char *tag)
+{
+	char dir[4096], path[4096], err[1024];
+	int rc;
+
+	path_join(dir, sizeof(dir), ctx->home, "images");
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "%s: downloading and unpacking the whole entry...\n", tag);
+	rc = packed_ensure(dir, v, ctx->cfg.ca_file, path, sizeof(path), err, sizeof(err));
+	if (rc < 0)
+		return fail("%s: %s", tag, err);
+	printf("%s: pulled, %s, unpacked to %s\n", tag,
+	       v->checksum[0] ? "checksum verified" : "not verified (the catalog gives no checksum)", path);
+	return 0;
+}
+
 /* Waits for the daemon's checksum check of a pulled image; 0 once verified. */
 static int wait_verified(struct nido_ctx *ctx, const struct cat_version *v)
 {
 	char dir[4096], path[4096];
 	long limit_ms = 30000 + (long)(v->size / (50u << 20)) * 1000;
-	struct cache *cache;
-	int rc = -ETIMEDOUT;
 
 	path_join(dir, sizeof(dir), ctx->home, "images");
-	/* Opening the cache here only reads paths; the daemon keeps ownership. */
-	if (cache_open(dir, ctx->cfg.ca_file, &cache) < 0)
-		return -EIO;
 	for (long waited = 0; waited < limit_ms; waited += 100) {
-		if (cache_complete_path(cache, v, path, sizeof(path)) == 0) {
-			rc = 0;
-			break;
-		}
+		if (cache_complete_path_in(dir, v, path, sizeof(path)) == 0)
+			return 0;
 		usleep(100000);
 	}
-	cache_close(cache);
-	return rc;
+	return -ETIMEDOUT;
 }
 
 int pull_image(struct nido_ctx *ctx, const struct cat_version *v)
@@ -149,9 +160,10 @@ int pull_image(struct nido_ctx *ctx, const struct cat_version *v)
 	p.tag = tag;
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
 	if (!cat_version_lazy(v))
-		return fail("%s: packed entries (compressed or split) cannot be pulled yet", tag);
+		return pull_packed(ctx, v, tag);
 	if (find_mount(ctx->home, mnt, sizeof(mnt)) == 0) {
-		mount_image_path(mnt, v, path, sizeof(path));
+		snprintf(path, sizeof(path), "%s/catalog/%s/%s/%s", mnt, v->image->name, v->version,
+			 cat_version_disk_name(v));
 		rc = pull_through_mount(path, v, &p);
 		if (rc == 0 && v->checksum[0] && wait_verified(ctx, v) < 0)
 			return fail("%s: downloaded, but the checksum check did not pass; see %s/catalog/%s/%s/info",

@@ -89,17 +89,11 @@ static int ask_pull(const char *tag, unsigned long long size, int yes)
 static int find_backing(struct nido_ctx *ctx, const struct cat_version *v, int yes, char *buf, size_t len)
 {
 	char dir[4096], mnt[4096], tag[160];
-	struct cache *cache;
-	int rc;
 
 	path_join(dir, sizeof(dir), ctx->home, "images");
-	if ((rc = cache_open(dir, ctx->cfg.ca_file, &cache)) < 0)
-		return fail("%s: cannot open the image cache: %s", dir, strerror(-rc));
-	rc = cache_complete_path(cache, v, buf, len);
-	cache_close(cache);
-	if (rc == 0)
+	if (cache_complete_path_in(dir, v, buf, len) == 0)
 		return 0;
-	if (find_mount(ctx->home, mnt, sizeof(mnt)) == 0) {
+	if (cat_version_lazy(v) && find_mount(ctx->home, mnt, sizeof(mnt)) == 0) {
 		mount_image_path(mnt, v, buf, len);
 		return 0;
 	}
@@ -109,11 +103,9 @@ static int find_backing(struct nido_ctx *ctx, const struct cat_version *v, int y
 			    tag, tag);
 	if (pull_image(ctx, v) != 0)
 		return 1;
-	if (cache_open(dir, ctx->cfg.ca_file, &cache) < 0)
-		return 1;
-	rc = cache_complete_path(cache, v, buf, len);
-	cache_close(cache);
-	return rc == 0 ? 0 : fail("image %s: pulled but not complete", tag);
+	if (cache_complete_path_in(dir, v, buf, len) == 0)
+		return 0;
+	return fail("image %s: pulled but not complete", tag);
 }
 
 static int read_user_data(const char *path, char **out, size_t *len)

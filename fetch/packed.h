@@ -1,0 +1,28 @@
+/* Catalog entries whose download is not the disk itself: part_urls pieces of
+ * one compressed stream, or a compressed or archived disk (.tar.xz, .zst, .gz
+ * and so on). They cannot be read by range, so the first use downloads them
+ * whole into the cache entry's directory, checks the catalog checksum (of the
+ * download, or else of the unpacked disk), unpacks them with libarchive, and
+ * only then renames the disk to its final name (disk.raw or disk.qcow2).
+ *
+ * Files in <cache>/<id>/: part.N.partial while downloading piece N, part.N
+ * when complete, unpacking while unpacking, then the disk and its meta. */
+#ifndef NIDO_PACKED_H
+#define NIDO_PACKED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fetch/catalog.h"
+
+/* Makes sure the entry is pulled, unpacked and verified, and writes the disk's
+ * path into path. Concurrent callers for one entry wait for the one pull.
+ * -EIO (or another -errno) with the cause in err. */
+int packed_ensure(const char *cache_dir, const struct cat_version *v, const char *ca_file,
+		  char *path, size_t len, char *err, size_t errlen);
+
+/* Describes a pull in progress in this process ("downloading 12 MB of 200 MB",
+ * "unpacking", "failed: ..."); returns 0, or -ENOENT when none ran. */
+int packed_describe(const struct cat_version *v, char *buf, size_t len);
+
+#endif
