@@ -57,7 +57,12 @@ all: $(PROGS) nidofs nido
 nidofs nido: %: $(BUILD)/%
 	$(Q)ln -sf $< $@
 
-$(BUILD)/%.o: %.c
+# Objects are rebuilt when the flags change (PREFIX is compiled in).
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' >$@
+
+$(BUILD)/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -121,7 +126,7 @@ uninstall:
 clean:
 	rm -rf build build-san nidofs nido
 
-.PHONY: all units check check-asan bench demo deps install uninstall clean
+.PHONY: FORCE all units check check-asan bench demo deps install uninstall clean
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -270,7 +270,7 @@ void cache_image_info(struct cached_image *img, struct cache_info *info)
 		snprintf(info->state, sizeof(info->state), "complete, verified");
 	else if (img->verifying)
 		snprintf(info->state, sizeof(info->state), "complete, checksum check running");
-	else if (info->complete && !img->checksum[0])
+	else if (img->final)
 		snprintf(info->state, sizeof(info->state), "complete, not verified (no checksum)");
 	else
 		snprintf(info->state, sizeof(info->state), "partial");

@@ -1,14 +1,15 @@
 /* The block cache: images fetched lazily by HTTP range requests into
  * <home>/images/<id>/, where <id> names the content (the catalog checksum, or
  * the URL when there is none). Shared by the FUSE daemon and `nido image pull`;
- * one process at a time owns an image (an flock on its directory).
+ * one process at a time owns an image (an flock on the file `lock` in its directory).
  *
  * On disk, per image (format 1):
  *   meta         JSON: url, tag, size, block_size, validators (etag,
  *                last_modified), checksum, verified; written atomically.
  *   data         the image, sparse, while incomplete or unverified.
  *   map          one byte per block: 1 once the block's bytes are durable.
- *   disk.qcow2 / disk.raw   the image after its checksum matched (renamed from data).
+ *   disk.qcow2 / disk.raw   the complete image, renamed from data after its checksum
+ *                matched (or, when the catalog gives none, once complete).
  * A block is marked in map only after fdatasync of data has returned, so a
  * crash never leaves a block marked with bytes that were not written. */
 #ifndef NIDO_CACHE_H

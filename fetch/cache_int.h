@@ -45,6 +45,7 @@ struct cached_image {
 	uint64_t fail_gen;		/* bumped when a fetch gives up */
 	int whole_job;			/* a job streams the whole file (no range support) */
 	uint64_t ra_next, ra_window;	/* sequential read detection */
+	int final;			/* the file has its final name (disk.*) */
 	int verified, verifying, verify_failures;
 	uint64_t requests, fetched;
 	char last_error[512];

@@ -57,8 +57,9 @@ int store_save_meta(struct cached_image *img)
 	cJSON_AddStringToObject(m, "checksum_type", img->checksum_type);
 	cJSON_AddStringToObject(m, "checksum", img->checksum);
 	cJSON_AddBoolToObject(m, "verified", img->verified);
-	if (img->verified && fstat(img->data_fd, &st) == 0)
-		cJSON_AddNumberToObject(m, "verified_mtime_ns",
+	cJSON_AddBoolToObject(m, "final", img->final);
+	if (img->final && fstat(img->data_fd, &st) == 0)
+		cJSON_AddNumberToObject(m, "final_mtime_ns",
 					(double)st.st_mtim.tv_sec * 1e9 + (double)st.st_mtim.tv_nsec);
 	text = cJSON_Print(m);
 	cJSON_Delete(m);
@@ -111,14 +112,14 @@ static int open_in_dir(struct cached_image *img, const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Opens the verified file when it is still the one that was verified. */
+/* Opens the complete file when it is still the one that was completed. */
 static int open_verified(struct cached_image *img, const cJSON *m)
 {
-	const cJSON *mtime = cJSON_GetObjectItem(m, "verified_mtime_ns");
+	const cJSON *mtime = cJSON_GetObjectItem(m, "final_mtime_ns");
 	struct stat st;
 	int fd;
 
-	if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "verified")) || !cJSON_IsNumber(mtime))
+	if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "final")) || !cJSON_IsNumber(mtime))
 		return -ENOENT;
 	fd = open_in_dir(img, img->disk_name, O_RDONLY);
 	if (fd < 0)
@@ -175,7 +176,8 @@ static int open_files(struct cached_image *img, cJSON *m)
 
 	if (fd >= 0) {
 		img->data_fd = fd;
-		img->verified = 1;
+		img->final = 1;
+		img->verified = cJSON_IsTrue(cJSON_GetObjectItem(m, "verified"));
 		memset(img->state, BLOCK_DURABLE, img->nblocks);
 		img->present = img->nblocks;
 		return 0;
@@ -322,7 +324,7 @@ void store_discard(struct cached_image *img, const char *why)
 			   __ATOMIC_RELAXED);
 	memset(img->state, BLOCK_MISSING, img->nblocks);
 	img->present = img->undurable = 0;
-	img->verified = 0;
+	img->verified = img->final = 0;
 	/* The zeroed map must be on disk before new bytes land in the data file. */
 	if (write_map(img) < 0 || fdatasync(img->map_fd) < 0)
 		log_warn("%s: cannot reset the block map", img->tag);

@@ -56,7 +56,7 @@ static void finish_verify(struct cached_image *img, int rc, const char *hex)
 		cache_set_error(img, "checksum check failed: %s", strerror(-rc));
 		return;
 	}
-	if (strcmp(hex, img->checksum) != 0) {
+	if (img->checksum[0] && strcmp(hex, img->checksum) != 0) {
 		img->verify_failures++;
 		snprintf(why, sizeof(why), "%s mismatch: expected %.16s..., got %.16s...",
 			 img->checksum_type, img->checksum, hex);
@@ -69,12 +69,16 @@ static void finish_verify(struct cached_image *img, int rc, const char *hex)
 		cache_set_error(img, "cannot rename verified image to %s: %s", to, strerror(errno));
 		return;
 	}
-	img->verified = 1;
+	img->final = 1;
+	img->verified = img->checksum[0] != '\0';
 	img->last_error[0] = '\0';
 	path_join(from, sizeof(from), img->dir, "map");
 	unlink(from);
 	store_save_meta(img);
-	log_info("%s: complete and verified (%s)", img->tag, img->checksum_type);
+	if (img->verified)
+		log_info("%s: complete and verified (%s)", img->tag, img->checksum_type);
+	else
+		log_warnx("%s: complete, but not verified: the catalog gives no checksum", img->tag);
 }
 
 static void *verify_main(void *arg)
@@ -88,7 +92,7 @@ static void *verify_main(void *arg)
 	pthread_mutex_lock(&img->lock);
 	epoch = img->epoch;
 	pthread_mutex_unlock(&img->lock);
-	rc = hash_file(img->data_fd, img->checksum_type, img->size, hex, sizeof(hex));
+	rc = img->checksum[0] ? hash_file(img->data_fd, img->checksum_type, img->size, hex, sizeof(hex)) : 0;
 	pthread_mutex_lock(&img->lock);
 	if (epoch == img->epoch)
 		finish_verify(img, rc, hex);
@@ -105,7 +109,7 @@ void store_maybe_verify(struct cached_image *img)
 	pthread_attr_t attr;
 	pthread_t tid;
 
-	if (img->present != img->nblocks || img->verified || img->verifying || !img->checksum[0])
+	if (img->present != img->nblocks || img->final || img->verifying)
 		return;
 	pthread_mutex_lock(&img->cache->lock);
 	img->refs++; /* dropped by verify_main */

@@ -563,6 +563,11 @@ int cat_version_lazy(const struct cat_version *v)
 	return v->nparts == 0 && !url_is_packed(v->url);
 }
 
+int cat_version_arch_ok(const struct cat_version *v)
+{
+	return !v->arch[0] || strcmp(v->arch, "amd64") == 0 || strcmp(v->arch, "x86_64") == 0;
+}
+
 void cat_version_tag(const struct cat_version *v, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s:%s", v->image->name, v->version);

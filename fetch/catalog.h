@@ -74,6 +74,10 @@ int catalog_name_valid(const char *s);
  * 0 for compressed or archived entries that must be pulled whole. */
 int cat_version_lazy(const struct cat_version *v);
 
+/* Returns 1 when the version's arch is one qemu-system-x86_64 runs as a
+ * guest (amd64 or x86_64, or not given). */
+int cat_version_arch_ok(const struct cat_version *v);
+
 /* Writes "name:version" into buf. */
 void cat_version_tag(const struct cat_version *v, char *buf, size_t len);
 

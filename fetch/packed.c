@@ -284,7 +284,8 @@ static int write_meta(const char *dir, const struct cat_version *v, uint64_t siz
 	cJSON_AddNumberToObject(m, "size", (double)size);
 	cJSON_AddStringToObject(m, "checksum_type", v->checksum_type);
 	cJSON_AddStringToObject(m, "checksum", v->checksum);
-	cJSON_AddBoolToObject(m, "verified", 1);
+	cJSON_AddBoolToObject(m, "verified", v->checksum[0] != '\0');
+	cJSON_AddBoolToObject(m, "final", 1);
 	cJSON_AddBoolToObject(m, "packed", 1);
 	text = cJSON_Print(m);
 	cJSON_Delete(m);

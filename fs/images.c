@@ -40,7 +40,7 @@ static int read_entry(const char *id, struct cached_entry *e)
 	meta_text(m, "checksum_type", e->checksum_type, sizeof(e->checksum_type));
 	meta_text(m, "checksum", e->checksum, sizeof(e->checksum));
 	meta_text(m, "disk", e->disk_name, sizeof(e->disk_name));
-	e->verified = cJSON_IsTrue(cJSON_GetObjectItem(m, "verified"));
+	e->complete = cJSON_IsTrue(cJSON_GetObjectItem(m, "final")) || cJSON_IsTrue(cJSON_GetObjectItem(m, "verified"));
 	e->size = cJSON_IsNumber(size) ? (uint64_t)size->valuedouble : 0;
 	cJSON_Delete(m);
 	if (!e->tag[0] || !e->url[0] || !e->size ||

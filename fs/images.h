@@ -18,9 +18,9 @@ struct cached_entry {
 	char checksum_type[8];
 	char checksum[129];
 	char disk_name[16];		/* "disk.qcow2" or "disk.raw" */
-	char file[PATH_MAX];		/* the verified file, or the partial data file */
+	char file[PATH_MAX];		/* the complete file, or the partial data file */
 	uint64_t size;			/* image size */
-	int verified;
+	int complete;			/* the file has its final name: read it directly */
 };
 
 /* Calls fn for every cache entry with a readable meta file; stops early when fn

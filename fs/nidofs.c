@@ -15,12 +15,15 @@
 #include "fetch/log.h"
 #include "fs/fs.h"
 #include "fs/ops.h"
+#include "fs/watch.h"
 #include "vmctl/vmuse.h"
 
 struct fs_state fs = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
 struct options {
 	char *catalog;
+	char *home;
+	char *source;		/* mount(8) passes a source before the mount point */
 	int show_help, show_version, check, foreground, debug;
 	char *mountpoint;
 };
@@ -29,6 +32,7 @@ enum { KEY_HELP, KEY_VERSION, KEY_CHECK, KEY_FOREGROUND, KEY_DEBUG };
 
 static const struct fuse_opt option_spec[] = {
 	{ "catalog=%s", offsetof(struct options, catalog), 0 },
+	{ "home=%s", offsetof(struct options, home), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -43,7 +47,7 @@ static const struct fuse_opt option_spec[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: nidofs [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n"
+		"usage: nidofs [-f] [-d] [-s] [-o OPTION[,OPTION...]] [SOURCE] MOUNTPOINT\n"
 		"       nidofs --check [-o catalog=FILE_OR_URL]\n"
 		"       nidofs -h | --version\n"
 		"\n"
@@ -53,6 +57,7 @@ static void usage(FILE *out)
 		"  -d, -o debug          foreground with debug logging (and FUSE tracing)\n"
 		"  -s                    single-threaded FUSE loop\n"
 		"  -o catalog=FILE|URL   catalog to show instead of <home>/catalog.json\n"
+		"  -o home=DIR           state directory instead of $NIDO_HOME or ~/.nido\n"
 		"  -o allow_other        let other users see the mount (needs user_allow_other)\n"
 		"  --check               validate catalog and configuration, then exit\n"
 		"  -h, --help            show this help\n"
@@ -73,10 +78,12 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *a
 	case KEY_FOREGROUND: o->foreground = 1; return 1;
 	case KEY_DEBUG: o->debug = o->foreground = 1; return 1;
 	case FUSE_OPT_KEY_NONOPT:
-		if (o->mountpoint) {
+		if (o->source) {
 			fprintf(stderr, "nidofs: unexpected argument '%s'\n", arg);
 			return -1;
 		}
+		if (o->mountpoint)
+			o->source = o->mountpoint; /* "nidofs SOURCE MOUNTPOINT" from mount.fuse3 */
 		o->mountpoint = strdup(arg);
 		return 0;
 	default:
@@ -84,13 +91,15 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *a
 	}
 }
 
-/* Records the mount for the `nido` command: "PID MOUNTPOINT". */
+/* Records the mount for the `nido` command: "PID MOUNTPOINT", then
+ * "catalog SOURCE" so that nido shows the catalog this mount shows. */
 static void record_mount(void)
 {
-	char path[PATH_MAX], line[PATH_MAX + 32];
+	char path[PATH_MAX], line[2 * PATH_MAX + 64];
 
 	path_join(path, sizeof(path), fs.home, "mount");
-	snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), fs.mountpoint);
+	snprintf(line, sizeof(line), "%d %s\ncatalog %s\n", (int)getpid(), fs.mountpoint,
+		 fs.catalog_src[0] ? fs.catalog_src : fs.catalog_path);
 	if (write_file_atomic(path, line, strlen(line), 0644) < 0)
 		log_warn("%s: cannot record the mount", path);
 }
@@ -127,6 +136,8 @@ int fs_start_workers(void)
 		return rc;
 	}
 	cache_set_limits(fs.cache, cfg.cache_max, cfg.cache_min_free, image_in_use, NULL);
+	if (watch_start() < 0)
+		log_warnx("cannot start the readiness watcher; vms/*/ready will not appear");
 	record_mount();
 	log_info("mounted on %s (state in %s, catalog %s)", fs.mountpoint, fs.home, fs.cat->source);
 	return 0;
@@ -146,8 +157,6 @@ static int check_only(void)
 	}
 	if (fs_catalog_refresh(1) < 0)
 		return 1;
-	for (size_t i = 0; i < fs.cat->nproblems; i++)
-		fprintf(stderr, "nidofs: %s: %s\n", fs.cat->source, fs.cat->problems[i]);
 	printf("ok: %s: %zu images, %zu entries rejected; configuration %s valid\n", fs.cat->source,
 	       fs.cat->nimages, fs.cat->nproblems, path);
 	return 0;
@@ -157,6 +166,8 @@ static int prepare_state(struct options *o)
 {
 	char *abs;
 
+	if (o->home)
+		setenv("NIDO_HOME", o->home, 1);
 	snprintf(fs.home, sizeof(fs.home), "%s", nido_home());
 	if (mkdir_p(fs.home, 0700) < 0 || !(abs = realpath(fs.home, NULL))) {
 		fprintf(stderr, "nidofs: %s: cannot create the state directory: %s\n", fs.home, strerror(errno));
@@ -214,10 +225,13 @@ int main(int argc, char *argv[])
 	free(abs);
 	rc = fuse_main(args.argc, args.argv, &nido_ops, NULL);
 	forget_mount();
+	watch_stop();
 	cache_close(fs.cache);
 	catalog_free(fs.cat);
 	fuse_opt_free_args(&args);
 	free(o.mountpoint);
+	free(o.source);
 	free(o.catalog);
+	free(o.home);
 	return rc;
 }

@@ -17,9 +17,9 @@
 #include "fs/images.h"
 #include "fs/text.h"
 #include "fs/vmfs.h"
+#include "vmctl/seed.h"
 #include "vmctl/vm.h"
 
-#define USER_DATA_MAX (512 * 1024)
 
 static void stat_dir(struct stat *st, mode_t mode)
 {
@@ -312,6 +312,8 @@ static int open_config(int flags, struct handle **out)
 	fs_config_path(h->target, sizeof(h->target));
 	if (!(flags & O_TRUNC))
 		h->text = config_text(&h->len);
+	else
+		h->dirty = 1; /* `: > config` empties the file even without a write */
 	*out = h;
 	return 0;
 }
@@ -324,10 +326,10 @@ static int open_cached(const struct node *n, struct handle **out)
 
 	if (images_find(n->name, &e) < 0)
 		return -ENOENT;
-	h = handle_new(e.verified ? HANDLE_FD : HANDLE_IMAGE);
+	h = handle_new(e.complete ? HANDLE_FD : HANDLE_IMAGE);
 	if (!h)
 		return -ENOMEM;
-	if (e.verified)
+	if (e.complete)
 		rc = (h->fd = open(e.file, O_RDONLY | O_CLOEXEC)) < 0 ? -errno : 0;
 	else
 		rc = images_open(&e, &h->img);
@@ -456,7 +458,7 @@ static int nido_write(const char *path, const char *buf, size_t size, off_t off,
 	if (h->kind != HANDLE_EDIT)
 		return -EBADF;
 	is_config = strcmp(strrchr(h->target, '/'), "/config") == 0;
-	rc = handle_write(h, buf, size, off, is_config ? CONFIG_MAX_FILE : USER_DATA_MAX);
+	rc = handle_write(h, buf, size, off, is_config ? CONFIG_MAX_FILE : SEED_USER_DATA_MAX);
 	if (rc >= 0 && is_config && check_config_lines(h) < 0) {
 		h->dirty = 0; /* nothing of a rejected edit is saved */
 		return -EINVAL;

@@ -13,6 +13,7 @@
 #include "fetch/log.h"
 #include "fetch/packed.h"
 #include "fs/fs.h"
+#include "vmctl/seed.h"
 #include "vmctl/vm.h"
 
 enum vm_file_kind { VMF_STATE, VMF_READ, VMF_EDIT, VMF_CTL };
@@ -137,6 +138,13 @@ int vmfs_open(const char *vm, const char *file, int flags, struct handle **out)
 		return -EACCES;
 	if (vm_path(vm, f->backing, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
+	/* Refused here as well as at close: a shell ignores the result of
+	 * close(2), so `echo ... > config` would otherwise seem to succeed. */
+	if (f->kind == VMF_EDIT && acc != O_RDONLY && vm_running(fs.home, vm) == 1) {
+		log_warnx("vms/%s/%s: not opened for writing: the VM is running; stop it before editing",
+			  vm, file);
+		return -EBUSY;
+	}
 	h = handle_new(f->kind == VMF_STATE ? HANDLE_TEXT : f->kind == VMF_CTL ? HANDLE_CTL :
 		       acc == O_RDONLY ? HANDLE_FD : HANDLE_EDIT);
 	if (!h)
@@ -154,7 +162,9 @@ int vmfs_open(const char *vm, const char *file, int flags, struct handle **out)
 	}
 	if (h->kind == HANDLE_EDIT) {
 		snprintf(h->target, sizeof(h->target), "%s", path);
-		if (!(flags & O_TRUNC) && read_file(path, CONFIG_MAX_FILE, &h->text, &h->len) < 0)
+		if (flags & O_TRUNC)
+			h->dirty = 1; /* `: > user-data` empties the file even without a write */
+		else if (read_file(path, SEED_USER_DATA_MAX, &h->text, &h->len) < 0)
 			h->len = 0;
 	}
 	*out = h;
@@ -243,6 +253,9 @@ static int create_from_config(const char *name, const struct nido_config *cfg, c
 		snprintf(err, errlen, "image %s: %s in catalog %s", cfg->image,
 			 errno == EINVAL ? "invalid tag" : "not found", fs.cat->source);
 		rc = -ENOENT;
+	} else if (!cat_version_arch_ok(v)) {
+		snprintf(err, errlen, "image %s is built for %s; VMs here run x86_64 guests", cfg->image, v->arch);
+		rc = -EINVAL;
 	} else if ((rc = backing_path(v, backing, sizeof(backing))) == 0) {
 		spec.backing = backing;
 		spec.backing_format = v->format;

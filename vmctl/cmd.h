@@ -20,7 +20,8 @@ struct nido_ctx {
 /* Prints "nido: MESSAGE" to stderr and returns exit status 1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Loads the catalog the daemon would show; NULL after printing why. */
+/* Loads the catalog a running daemon shows, else the one it would show;
+ * NULL after printing why. */
 struct catalog *ctx_catalog(struct nido_ctx *ctx);
 
 /* Resolves a tag or prints why not. */
@@ -32,7 +33,8 @@ int find_mount(const char *home, char *buf, size_t len);
 /* Path of a version's content-named image file inside a mount (images/). */
 void mount_image_path(const char *mnt, const struct cat_version *v, char *buf, size_t len);
 
-/* Takes "--json" out of argv (anywhere); returns the new argc. */
+/* Takes "--json" out of argv (anywhere); returns the new argc, or -1 after
+ * printing an error when it is given twice. */
 int take_json_flag(struct nido_ctx *ctx, int argc, char **argv);
 
 /* Formats bytes as "600 MB" style text. */

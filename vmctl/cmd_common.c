@@ -12,6 +12,7 @@
 
 #include "fetch/cache.h"
 #include "fetch/files.h"
+#include "fetch/http.h"
 
 int fail(const char *fmt, ...)
 {
@@ -44,14 +45,54 @@ static void catalog_path(const struct nido_ctx *ctx, char *buf, size_t len)
 	snprintf(buf, len, "%s/../fetch/default-catalog.json", exe);
 }
 
+/* The catalog source a running daemon recorded; -ENOENT when none runs. */
+static int mount_catalog(const char *home, char *buf, size_t len)
+{
+	char mnt[PATH_MAX], path[PATH_MAX], *text, *line;
+	size_t n;
+
+	if (find_mount(home, mnt, sizeof(mnt)) < 0)
+		return -ENOENT;
+	path_join(path, sizeof(path), home, "mount");
+	if (read_file(path, 3 * PATH_MAX, &text, &n) < 0)
+		return -ENOENT;
+	line = strstr(text, "\ncatalog ");
+	if (line) {
+		line += strlen("\ncatalog ");
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(buf, len, "%s", line);
+	}
+	free(text);
+	return line && buf[0] ? 0 : -ENOENT;
+}
+
+static int load_url(struct nido_ctx *ctx, const char *url, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int rc = http_get_document(url, ctx->cfg.ca_file, CATALOG_MAX_FILE, &text, &len, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = catalog_parse(text, len, url, &ctx->cat, err, errlen);
+	free(text);
+	return rc;
+}
+
 struct catalog *ctx_catalog(struct nido_ctx *ctx)
 {
 	char path[PATH_MAX], err[1024];
+	int rc;
 
 	if (ctx->cat)
 		return ctx->cat;
-	catalog_path(ctx, path, sizeof(path));
-	if (catalog_load_file(path, &ctx->cat, err, sizeof(err)) < 0) {
+	if (mount_catalog(ctx->home, path, sizeof(path)) < 0)
+		catalog_path(ctx, path, sizeof(path));
+	if (strstr(path, "://"))
+		rc = load_url(ctx, path, err, sizeof(err));
+	else
+		rc = catalog_load_file(path, &ctx->cat, err, sizeof(err));
+	if (rc < 0) {
 		fail("%s", err);
 		return NULL;
 	}
@@ -111,10 +152,15 @@ int take_json_flag(struct nido_ctx *ctx, int argc, char **argv)
 	int out = 0;
 
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			ctx->json = 1;
-		else
+		if (strcmp(argv[i], "--json") != 0) {
 			argv[out++] = argv[i];
+			continue;
+		}
+		if (ctx->json) {
+			fail("--json given twice");
+			return -1;
+		}
+		ctx->json = 1;
 	}
 	argv[out] = NULL;
 	return out;

@@ -48,7 +48,18 @@ int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
 	if (argc == 1) {
 		if (config_get(&ctx->cfg, argv[0], value, sizeof(value)) < 0)
 			return fail("unknown configuration key '%s'; run 'nido config' to list them", argv[0]);
-		printf(ctx->json ? "\"%s\"\n" : "%s\n", value);
+		if (ctx->json) {
+			cJSON *str = cJSON_CreateString(value);
+			char *text = str ? cJSON_Print(str) : NULL;
+
+			cJSON_Delete(str);
+			if (!text)
+				return fail("out of memory");
+			printf("%s\n", text);
+			free(text);
+		} else {
+			printf("%s\n", value);
+		}
 		return 0;
 	}
 	if (argc > 2) {

@@ -29,9 +29,25 @@ static const char *display_alias(const struct cat_version *v)
 	return NULL;
 }
 
+/* The widest tag, so that the columns line up. */
+static int tag_width(const struct catalog *cat)
+{
+	char tag[160];
+	int width = 12;
+
+	for (size_t i = 0; i < cat->nimages; i++)
+		for (size_t k = 0; k < cat->images[i].nversions; k++) {
+			cat_version_tag(&cat->images[i].versions[k], tag, sizeof(tag));
+			if ((int)strlen(tag) > width)
+				width = (int)strlen(tag);
+		}
+	return width;
+}
+
 static void print_registry(const struct catalog *cat, const char *registry, int *printed)
 {
 	char tag[160], size[32], alias[80];
+	int width = tag_width(cat);
 
 	for (size_t i = 0; i < cat->nimages; i++) {
 		const struct cat_image *img = &cat->images[i];
@@ -50,7 +66,7 @@ static void print_registry(const struct catalog *cat, const char *registry, int 
 			cat_version_tag(v, tag, sizeof(tag));
 			snprintf(alias, sizeof(alias), a ? "(%s)" : "", a);
 			format_size(v->size, size, sizeof(size));
-			printf("  %-24s %-12s %8s\n", tag, alias, v->size ? size : "?");
+			printf("  %-*s %-12s %8s\n", width, tag, alias, v->size ? size : "?");
 		}
 	}
 }
@@ -225,6 +241,35 @@ static int image_rm(struct nido_ctx *ctx, const char *tag)
 	return 0;
 }
 
+static const char *const image_usages[][2] = {
+	{ "list", "image list [--json]" },
+	{ "pull", "image pull TAG" },
+	{ "update", "image update [URL]" },
+	{ "info", "image info TAG [--json]" },
+	{ "rm", "image rm TAG" },
+};
+
+#define NIMAGE_USAGES (sizeof(image_usages) / sizeof(image_usages[0]))
+
+/* Prints the usage of subcommand sub, every usage when sub is empty, or one
+ * line naming an unknown subcommand; returns exit status 2. */
+static int image_usage(const char *sub)
+{
+	for (size_t i = 0; i < NIMAGE_USAGES; i++) {
+		if (strcmp(sub, image_usages[i][0]) == 0) {
+			fprintf(stderr, "usage: nido %s\n", image_usages[i][1]);
+			return 2;
+		}
+	}
+	if (sub[0]) {
+		fail("unknown image command '%s'; expected list, pull, update, info or rm", sub);
+		return 2;
+	}
+	for (size_t i = 0; i < NIMAGE_USAGES; i++)
+		fprintf(stderr, "%s nido %s\n", i == 0 ? "usage:" : "      ", image_usages[i][1]);
+	return 2;
+}
+
 int cmd_image(struct nido_ctx *ctx, int argc, char **argv)
 {
 	const char *sub = argc > 0 ? argv[0] : "";
@@ -239,10 +284,5 @@ int cmd_image(struct nido_ctx *ctx, int argc, char **argv)
 		return image_info(ctx, argv[1]);
 	if (strcmp(sub, "rm") == 0 && argc == 2)
 		return image_rm(ctx, argv[1]);
-	fprintf(stderr, "usage: nido image list [--json]\n"
-			"       nido image pull TAG\n"
-			"       nido image update [URL]\n"
-			"       nido image info TAG [--json]\n"
-			"       nido image rm TAG\n");
-	return 2;
+	return image_usage(sub);
 }

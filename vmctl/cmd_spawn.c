@@ -10,9 +10,8 @@
 
 #include "fetch/cache.h"
 #include "fetch/files.h"
+#include "vmctl/seed.h"
 #include "vmctl/vm.h"
-
-#define USER_DATA_MAX (512 * 1024)
 
 struct spawn_args {
 	const char *name, *image, *user_data, *memory, *cpus, *ssh_key;
@@ -30,6 +29,8 @@ static int parse_args(int argc, char **argv, struct spawn_args *a)
 		size_t k;
 
 		if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0) {
+			if (a->yes)
+				return fail("--yes given twice");
 			a->yes = 1;
 			continue;
 		}
@@ -110,10 +111,10 @@ static int find_backing(struct nido_ctx *ctx, const struct cat_version *v, int y
 
 static int read_user_data(const char *path, char **out, size_t *len)
 {
-	int rc = read_file(path, USER_DATA_MAX, out, len);
+	int rc = read_file(path, SEED_USER_DATA_MAX, out, len);
 
 	if (rc == -EFBIG)
-		return fail("%s: user-data larger than %d bytes", path, USER_DATA_MAX);
+		return fail("%s: user-data larger than %d bytes", path, SEED_USER_DATA_MAX);
 	if (rc < 0)
 		return fail("%s: cannot read user-data: %s", path, strerror(-rc));
 	if (memchr(*out, '\0', *len)) {
@@ -138,6 +139,8 @@ int cmd_spawn(struct nido_ctx *ctx, int argc, char **argv)
 		return fail("invalid VM name '%s': use 1-63 letters, digits and '-', not starting with '-'", a.name);
 	if (!(v = ctx_resolve(ctx, spec.cfg.image)))
 		return 1;
+	if (!cat_version_arch_ok(v))
+		return fail("image %s is built for %s; VMs here run x86_64 guests", spec.cfg.image, v->arch);
 	if (a.user_data && read_user_data(a.user_data, &user_data, &ud_len))
 		return 1;
 	if (find_backing(ctx, v, a.yes, backing, sizeof(backing))) {
@@ -152,8 +155,11 @@ int cmd_spawn(struct nido_ctx *ctx, int argc, char **argv)
 	spec.user_data_len = ud_len;
 	rc = vm_create(ctx->home, &spec, err, sizeof(err));
 	free(user_data);
+	/* err starts with "vm NAME:" already. */
+	if (rc < 0 && err[0])
+		return fail("%s", err);
 	if (rc < 0)
-		return fail("VM %s: cannot create: %s", a.name, err[0] ? err : strerror(-rc));
+		return fail("vm %s: cannot create: %s", a.name, strerror(-rc));
 	printf("%s: started from %s\n", a.name, spec.cfg.image);
 	return 0;
 }

@@ -14,8 +14,6 @@
 #include "vmctl/sshkey.h"
 #include "vmctl/vm.h"
 
-#define USER_DATA_MAX (512 * 1024)
-
 static int check_name(const char *name)
 {
 	if (vm_name_valid(name))
@@ -158,8 +156,11 @@ static int run_vm_op(struct nido_ctx *ctx, int argc, char **argv, const char *us
 		rc = vm_stop(ctx->home, argv[0], force, err, sizeof(err));
 	else
 		rc = vm_destroy(ctx->home, argv[0], err, sizeof(err));
+	/* err starts with "vm NAME:" already. */
+	if (rc < 0 && err[0])
+		return fail("%s", err);
 	if (rc < 0)
-		return fail("VM %s: %s", argv[0], err[0] ? err : strerror(-rc));
+		return fail("vm %s: %s", argv[0], strerror(-rc));
 	return 0;
 }
 

@@ -12,19 +12,21 @@ struct command {
 	const char *name;
 	int (*run)(struct nido_ctx *ctx, int argc, char **argv);
 	const char *usage;
+	int json;		/* takes --json */
 };
 
 static const struct command commands[] = {
-	{ "image", cmd_image, "image list|pull|update|info|rm [TAG] [--json]" },
+	{ "image", cmd_image,
+	  "image list [--json] | pull TAG | update [URL] | info TAG [--json] | rm TAG", 1 },
 	{ "spawn", cmd_spawn,
-	  "spawn NAME --image TAG [--user-data FILE] [--memory MB] [--cpus N] [--ssh-key FILE] [--yes]" },
-	{ "ls", cmd_ls, "ls [--json]" },
-	{ "info", cmd_info, "info NAME [--json]" },
-	{ "start", cmd_start, "start NAME" },
-	{ "stop", cmd_stop, "stop NAME [--force]" },
-	{ "rm", cmd_rm, "rm NAME" },
-	{ "ssh", cmd_ssh, "ssh NAME [COMMAND...]" },
-	{ "config", cmd_config, "config [KEY [VALUE]] [--json]" },
+	  "spawn NAME [--image TAG] [--user-data FILE] [--memory MB] [--cpus N] [--ssh-key FILE] [-y|--yes]", 0 },
+	{ "ls", cmd_ls, "ls [--json]", 1 },
+	{ "info", cmd_info, "info NAME [--json]", 1 },
+	{ "start", cmd_start, "start NAME", 0 },
+	{ "stop", cmd_stop, "stop NAME [--force]", 0 },
+	{ "rm", cmd_rm, "rm NAME", 0 },
+	{ "ssh", cmd_ssh, "ssh NAME [COMMAND...]", 0 },
+	{ "config", cmd_config, "config [KEY [VALUE]] [--json]", 1 },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -34,7 +36,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: nido COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  nido %s\n", commands[i].usage);
-	fprintf(out, "  nido --version\n\n"
+	fprintf(out, "  nido -h | --help | -V | --version\n\n"
 		     "State directory: $NIDO_HOME, else ~/.nido. See nido(1).\n");
 }
 
@@ -60,14 +62,19 @@ int main(int argc, char **argv)
 	if (config_load(ctx.config_path, &ctx.cfg, err, sizeof(err)) < 0)
 		return fail("%s", err);
 	for (size_t i = 0; i < NCOMMANDS; i++) {
+		int rest = argc - 2, rc;
+
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
-		int rc = commands[i].run(&ctx, take_json_flag(&ctx, argc - 2, argv + 2), argv + 2);
-
+		/* Arguments after `ssh NAME` are the remote command's, --json included. */
+		if (commands[i].run != cmd_ssh)
+			rest = take_json_flag(&ctx, rest, argv + 2);
+		if (rest < 0)
+			return 2;
+		rc = commands[i].run(&ctx, rest, argv + 2);
 		catalog_free(ctx.cat);
 		return rc;
 	}
-	fprintf(stderr, "nido: unknown command '%s'\n", argv[1]);
-	usage(stderr);
+	fprintf(stderr, "nido: unknown command '%s'; run 'nido help' to list the commands\n", argv[1]);
 	return 2;
 }

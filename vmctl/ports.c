@@ -57,11 +57,20 @@ int ports_bindable(unsigned port)
 		.sin_port = htons((uint16_t)port),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
-	int fd, rc;
+	int fd, rc, on = 1;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* QEMU's user network (libslirp) binds its forwards with SO_REUSEADDR, so
+	 * a port whose last connection is still in TIME_WAIT is free for QEMU.
+	 * Without the option, a VM would lose its port for a minute after an SSH
+	 * session to it closed. A port where a socket listens stays in use. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 ? 1 : -errno;
 	close(fd);
 	if (rc == -EADDRINUSE || rc == -EACCES)

@@ -14,8 +14,9 @@
 int ports_lock(const char *home, int *fd);
 void ports_unlock(int fd);
 
-/* Returns 1 when a TCP socket can bind 127.0.0.1:port now, 0 when the port
- * is in use, or -errno for another failure. */
+/* Returns 1 when a TCP socket with SO_REUSEADDR, as QEMU opens for a
+ * forward, can bind 127.0.0.1:port now, 0 when the port is in use, or -errno
+ * for another failure. */
 int ports_bindable(unsigned port);
 
 /* Chooses a port in [min, max] for the VM self: the first one after `after`

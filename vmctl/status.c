@@ -92,6 +92,24 @@ int vm_status(const char *home, const char *name, struct vm_status *st)
 	return 0;
 }
 
+int vm_running(const char *home, const char *name)
+{
+	char vmdir[PATH_MAX], pidfile[PATH_MAX];
+	pid_t pid = 0;
+	int rc;
+
+	if (!vm_name_valid(name))
+		return -EINVAL;
+	rc = vmdir_path(home, name, vmdir, sizeof(vmdir));
+	if (rc == 0 && access(vmdir, F_OK) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = vmdir_file(vmdir, "qemu.pid", pidfile, sizeof(pidfile));
+	if (rc == 0)
+		rc = vmproc_find(pidfile, &pid);
+	return rc < 0 ? rc : pid > 0;
+}
+
 void vm_status_format(const struct vm_status *st, char *buf, size_t len)
 {
 	const char *state = vmdir_state_name(st->state);

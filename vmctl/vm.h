@@ -84,6 +84,11 @@ int vm_destroy(const char *home, const char *name, char *err, size_t errlen);
  * -EINVAL for an invalid name, -ENOENT when the VM does not exist, or -errno. */
 int vm_status(const char *home, const char *name, struct vm_status *st);
 
+/* Returns 1 while the QEMU of VM name runs, else 0; -EINVAL for an invalid
+ * name, -ENOENT when the VM does not exist, or -errno. Reads only the pidfile
+ * and /proc, so it is cheaper than vm_status. Takes no lock. */
+int vm_running(const char *home, const char *name);
+
 /* Formats st as one line, e.g. "running (tcg: kvm unusable: ...)". */
 void vm_status_format(const struct vm_status *st, char *buf, size_t len);
 
