@@ -55,8 +55,14 @@ instance_id() {
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["instance-id"])' "$mnt/vms/$1/meta-data"
 }
 
+# No socket listens on the port, and a new listener such as QEMU's forward
+# (SO_REUSEADDR, so a closed connection in TIME_WAIT does not count) can bind it.
 port_free() {
-	python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+	[ -z "$(ss -Hltn "sport = :$1")" ] && python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
 # port_served_by PORT PID: PID listens on 127.0.0.1:PORT and a TCP connect succeeds.
@@ -195,8 +201,8 @@ check "v1: instance-id is unchanged while running" test "$(instance_id v1)" = "$
 
 # --- the daemon restarts under a running VM ---------------------------------
 # v1 reads its base image through the mount, so the kernel refuses a plain
-# unmount. On SIGTERM the daemon detaches the mount (as root libfuse unmounts
-# lazily); otherwise the test does it.
+# unmount. The daemon unmounts on SIGTERM, and if the mount is still there
+# after it exits, the test detaches it.
 check "unmount is refused while v1 reads through the mount" bash -c "! fusermount3 -u '$mnt' 2>/dev/null"
 kill -TERM "$NIDOFS_PID"
 check "SIGTERM ends the daemon" t_wait_gone "$NIDOFS_PID" 15
@@ -213,6 +219,17 @@ ctl v1 start
 wait_console v1 NIDO-TINY-IDLE
 check "v1: boots through the new mount" console_has v1 NIDO-TINY-BOOT-OK
 
+# --- rm -rf destroys --------------------------------------------------------
+pid=$(qemu_pid v1)
+v1_port=$(ssh_port v1)
+check "v1: its port is served by its QEMU" port_served_by "$v1_port" "$pid"
+check "rm -rf vms/v1 succeeds on a running VM" rm -rf "$mnt/vms/v1"
+check "v1: no QEMU after rm -rf" t_wait_for "QEMU $pid to exit" 10 gone "$pid"
+check "v1: no state directory after rm -rf" test ! -e "$NIDO_HOME/vms/v1"
+check "v1: not listed after rm -rf" unlisted v1
+check "v1: its port is free again" port_free "$v1_port"
+
+# --- the mount goes while a VM runs from the cache ---------------------------
 # A VM on a complete, verified image uses the cache file, so the mount can go.
 cat "$mnt/catalog/tiny/1.0/disk.qcow2" >/dev/null
 t_wait_for "the checksum check" 30 grep -q 'complete, verified' "$mnt/catalog/tiny/1.0/info"
@@ -229,15 +246,6 @@ check "v2: ctl stop works after the remount" ctl v2 stop
 check "v2: no QEMU after the stop" t_wait_for "QEMU $v2_pid to exit" 10 gone "$v2_pid"
 check "v2: powered off by ACPI" console_has v2 NIDO-TINY-ACPI-POWEROFF
 
-# --- rm -rf destroys --------------------------------------------------------
-pid=$(qemu_pid v1)
-port=$(ssh_port v1)
-check "v1: its port is served by its QEMU" port_served_by "$port" "$pid"
-check "rm -rf vms/v1 succeeds on a running VM" rm -rf "$mnt/vms/v1"
-check "v1: no QEMU after rm -rf" t_wait_for "QEMU $pid to exit" 10 gone "$pid"
-check "v1: no state directory after rm -rf" test ! -e "$NIDO_HOME/vms/v1"
-check "v1: not listed after rm -rf" unlisted v1
-check "v1: its port is free again" port_free "$port"
 check "rm -rf vms/v2 succeeds on a stopped VM" rm -rf "$mnt/vms/v2"
 check "v2: no state directory after rm -rf" test ! -e "$NIDO_HOME/vms/v2"
 
@@ -256,6 +264,7 @@ check "8 VMs are listed" test "$(ls "$mnt/vms" | grep -c '^p[1-8]$')" = 8
 ports=$(for i in 1 2 3 4 5 6 7 8; do ssh_port "p$i"; done)
 check "8 VMs have 8 distinct SSH ports" test "$(sort -u <<<"$ports" | grep -c '^[0-9][0-9]*$')" = 8
 check "no VM got the held port" bash -c "! grep -qx '$held' <<<'$ports'"
+check "the port of the removed v1 is given out again" grep -qx "$v1_port" <<<"$ports"
 for i in 1 2 3 4 5 6 7 8; do
 	check "p$i: its port accepts TCP and belongs to its QEMU" port_served_by "$(ssh_port "p$i")" "$(qemu_pid "p$i")"
 done
