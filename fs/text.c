@@ -3,6 +3,7 @@
 #include "fs/text.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,44 @@
 #include "fetch/cache.h"
 #include "fetch/packed.h"
 #include "fs/fs.h"
+
+#define REFUSALS_MAX 32
+
+/* Refusal reasons by cache id, newest last; guarded by refusal_lock. */
+static pthread_mutex_t refusal_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char id[160];
+	char reason[512];
+} refusals[REFUSALS_MAX];
+static int nrefusals;
+
+void text_note_refusal(const struct cat_version *v, const char *reason)
+{
+	char id[160];
+	int slot;
+
+	cache_image_id(v, id, sizeof(id));
+	pthread_mutex_lock(&refusal_lock);
+	for (slot = 0; slot < nrefusals && strcmp(refusals[slot].id, id) != 0; slot++)
+		;
+	if (slot == nrefusals)
+		slot = nrefusals < REFUSALS_MAX ? nrefusals++ : REFUSALS_MAX - 1;
+	snprintf(refusals[slot].id, sizeof(refusals[slot].id), "%s", id);
+	snprintf(refusals[slot].reason, sizeof(refusals[slot].reason), "%s", reason);
+	pthread_mutex_unlock(&refusal_lock);
+}
+
+static void refusal_line(FILE *f, const struct cat_version *v)
+{
+	char id[160];
+
+	cache_image_id(v, id, sizeof(id));
+	pthread_mutex_lock(&refusal_lock);
+	for (int i = 0; i < nrefusals; i++)
+		if (strcmp(refusals[i].id, id) == 0)
+			fprintf(f, "refused for VMs: %s\n", refusals[i].reason);
+	pthread_mutex_unlock(&refusal_lock);
+}
 
 static void cache_lines(FILE *f, const struct cat_version *v)
 {
@@ -72,6 +111,7 @@ char *text_version_info(const struct cat_version *v, size_t *len)
 	else
 		fprintf(f, "checksum: none in the catalog (WARNING: the image cannot be verified)\n");
 	cache_lines(f, v);
+	refusal_line(f, v);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

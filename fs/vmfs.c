@@ -13,6 +13,8 @@
 #include "fetch/log.h"
 #include "fetch/packed.h"
 #include "fs/fs.h"
+#include "fs/text.h"
+#include "vmctl/inspect.h"
 #include "vmctl/seed.h"
 #include "vmctl/vm.h"
 
@@ -240,6 +242,27 @@ static int backing_path(const struct cat_version *v, char *buf, size_t len)
 	return 0;
 }
 
+/* Finds, checks and inspects the base image of v; fs.lock held for reading. */
+static int prepare_backing(const struct cat_version *v, const char *tag, char *backing, size_t len,
+			   char *err, size_t errlen)
+{
+	int rc;
+
+	if (!cat_version_arch_ok(v)) {
+		snprintf(err, errlen, "image %s is built for %s; VMs here run x86_64 guests", tag, v->arch);
+		return -EINVAL;
+	}
+	if ((rc = backing_path(v, backing, len)) < 0) {
+		snprintf(err, errlen, "image %s: no usable base image: %s", tag, strerror(-rc));
+		return rc;
+	}
+	if ((rc = image_inspect(backing, v->format, err, errlen)) < 0)
+		text_note_refusal(v, err);
+	return rc;
+}
+
+/* The catalog stays read-locked while the VM is made: a reload waits, reads
+ * go on (glibc's rwlock prefers readers). */
 static int create_from_config(const char *name, const struct nido_config *cfg, char *err, size_t errlen)
 {
 	const struct cat_version *v;
@@ -253,10 +276,7 @@ static int create_from_config(const char *name, const struct nido_config *cfg, c
 		snprintf(err, errlen, "image %s: %s in catalog %s", cfg->image,
 			 errno == EINVAL ? "invalid tag" : "not found", fs.cat->source);
 		rc = -ENOENT;
-	} else if (!cat_version_arch_ok(v)) {
-		snprintf(err, errlen, "image %s is built for %s; VMs here run x86_64 guests", cfg->image, v->arch);
-		rc = -EINVAL;
-	} else if ((rc = backing_path(v, backing, sizeof(backing))) == 0) {
+	} else if ((rc = prepare_backing(v, cfg->image, backing, sizeof(backing), err, errlen)) == 0) {
 		spec.backing = backing;
 		spec.backing_format = v->format;
 		rc = vm_create(fs.home, &spec, err, errlen);

@@ -11,6 +11,7 @@
 #include "fetch/cache.h"
 #include "fetch/files.h"
 #include "vmctl/seed.h"
+#include "vmctl/inspect.h"
 #include "vmctl/vm.h"
 
 struct spawn_args {
@@ -146,6 +147,10 @@ int cmd_spawn(struct nido_ctx *ctx, int argc, char **argv)
 	if (find_backing(ctx, v, a.yes, backing, sizeof(backing))) {
 		free(user_data);
 		return 1;
+	}
+	if (image_inspect(backing, v->format, err, sizeof(err)) < 0) {
+		free(user_data);
+		return fail("image %s: %s", spec.cfg.image, err);
 	}
 	spec.name = a.name;
 	spec.tag = spec.cfg.image;
