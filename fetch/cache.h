@@ -45,7 +45,7 @@ void cache_image_id(const struct cat_version *v, char *buf, size_t len);
 
 /* Writes the name of an entry in the images/ view: "NAME-VERSION-<8 hex of
  * the id>.FORMAT". The id part keeps two builds of one tag apart, so a VM
- * whose base image is named this way never sees another build's bytes. */
+ * whose base image is named this way never reads another build's bytes. */
 void cache_entry_name(const char *tag, const char *id, const char *disk_name, char *buf, size_t len);
 void cache_version_entry_name(const struct cat_version *v, char *buf, size_t len);
 
@@ -78,7 +78,7 @@ int cache_complete_path_in(const char *dir, const struct cat_version *v, char *b
 
 const char *cache_dir(const struct cache *c);
 
-/* Sets the size limits (bytes, 0 for none) and the callback that tells whether
+/* Sets the size limits (bytes, 0 for none) and the callback that reports whether
  * a VM uses an entry (by id), which then is never evicted. */
 void cache_set_limits(struct cache *c, uint64_t max_bytes, uint64_t min_free,
 		      int (*in_use)(const char *id, void *arg), void *arg);

@@ -291,7 +291,7 @@ int store_flush(struct cached_image *img)
 	if (!batch)
 		return -ENOMEM;
 
-	/* The data must be on disk before any map byte says so. */
+	/* The data must be on disk before any map byte marks it present. */
 	if (fdatasync(img->data_fd) < 0)
 		rc = -errno;
 	pthread_mutex_lock(&img->lock);

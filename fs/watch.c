@@ -113,7 +113,7 @@ static void check_vm(const char *name)
 	config_defaults(&cfg);
 	if (config_load(cfgpath, &cfg, err, sizeof(err)) == 0 && cfg.ssh_port && ssh_answers(cfg.ssh_port)) {
 		write_ready(ready, cloud_init_done(vmdir));
-		log_info("vms/%s: ready: SSH answers on 127.0.0.1:%u", name, cfg.ssh_port);
+		log_info("vms/%s: ready: the SSH server responds on 127.0.0.1:%u", name, cfg.ssh_port);
 	}
 }
 
