@@ -9,15 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "fetch/files.h"
+#include "fetch/log.h"
 
 /* Larger than any disk image a catalog could sensibly list (16 TiB). */
 #define CATALOG_SIZE_MAX (16ull << 40)
 #define CATALOG_URL_MAX 4096
 #define CATALOG_LIST_MAX 1024
+/* Room for a rejected name in a message, escaped by log_escape. */
+#define CATALOG_QUOTE_MAX 160
 
 static void add_problem(struct catalog *cat, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -120,6 +124,15 @@ static int dup_list(const cJSON *obj, const char *key, char ***out, size_t *coun
 	return 0;
 }
 
+/* Replaces control characters with spaces in a field that info files and
+ * listings print on one line, so that its text cannot forge another line. */
+static void blank_controls(char *text)
+{
+	for (; *text; text++)
+		if ((unsigned char)*text < 0x20 || *text == 0x7f)
+			*text = ' ';
+}
+
 static void version_clear(struct cat_version *v)
 {
 	char **fields[] = { &v->version, &v->arch, &v->url, &v->checksum_type, &v->checksum,
@@ -170,6 +183,7 @@ static int read_version_fields(const cJSON *obj, struct cat_version *v)
 		return rc;
 	if ((rc = dup_list(obj, "part_urls", &v->part_urls, &v->nparts)) < 0)
 		return rc;
+	blank_controls(v->arch);
 	return read_size(obj, &v->size);
 }
 
@@ -215,6 +229,7 @@ static void parse_version(struct catalog *cat, struct cat_image *img, const cJSO
 	struct cat_version *v = &img->versions[img->nversions];
 	const char *why = NULL;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(obj, "version");
+	char quoted[CATALOG_QUOTE_MAX];
 
 	memset(v, 0, sizeof(*v));
 	if (!cJSON_IsObject(obj))
@@ -225,7 +240,8 @@ static void parse_version(struct catalog *cat, struct cat_image *img, const cJSO
 		why = "duplicate version";
 	if (why) {
 		add_problem(cat, "%s:%s: entry rejected: %s", img->name,
-			    cJSON_IsString(name) ? name->valuestring : "?", why);
+			    cJSON_IsString(name) ? log_escape(name->valuestring, quoted, sizeof(quoted)) : "?",
+			    why);
 		version_clear(v);
 		return;
 	}
@@ -258,15 +274,18 @@ static struct cat_alias *find_alias(struct cat_image *img, const char *name)
 	return NULL;
 }
 
-/* Adds or updates one alias; where two versions claim it, the higher wins. */
+/* Adds or updates one alias; where two versions claim it, the higher wins.
+ * Returns 0, 1 for an invalid alias (reported in cat->problems) or -ENOMEM. */
 static int claim_alias(struct catalog *cat, struct cat_image *img, struct cat_version *v,
 		       const char *alias)
 {
 	struct cat_alias *a, *grown;
+	char quoted[CATALOG_QUOTE_MAX];
 
 	if (!catalog_name_valid(alias)) {
-		add_problem(cat, "%s:%s: alias rejected: invalid name", img->name, v->version);
-		return 0;
+		add_problem(cat, "%s:%s: alias rejected: invalid name '%s'", img->name, v->version,
+			    log_escape(alias, quoted, sizeof(quoted)));
+		return 1;
 	}
 	if (catalog_version(img, alias))
 		return 0; /* an alias equal to a version name adds nothing */
@@ -292,13 +311,29 @@ static int resolve_aliases(struct catalog *cat, struct cat_image *img)
 {
 	for (size_t i = 0; i < img->nversions; i++) {
 		struct cat_version *v = &img->versions[i];
+		size_t kept = 0;
 
+		/* An invalid alias leaves v->aliases, because the entry's info file
+		 * lists them and a name with a newline would forge a line there.
+		 * Moved and freed slots are set to NULL so that an error return
+		 * leaves a list that free_list can free. */
 		for (size_t j = 0; j < v->naliases; j++) {
 			int rc = claim_alias(cat, img, v, v->aliases[j]);
 
 			if (rc < 0)
 				return rc;
+			if (rc > 0) {
+				free(v->aliases[j]);
+				v->aliases[j] = NULL;
+				continue;
+			}
+			if (kept != j) {
+				v->aliases[kept] = v->aliases[j];
+				v->aliases[j] = NULL;
+			}
+			kept++;
 		}
+		v->naliases = kept;
 	}
 	return 0;
 }
@@ -315,6 +350,8 @@ static int read_image_fields(const cJSON *obj, struct cat_image *img)
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		if ((rc = dup_member(obj, strs[i].key, strs[i].field)) < 0)
 			return rc;
+	blank_controls(img->registry);
+	blank_controls(img->description);
 	return 0;
 }
 
@@ -323,11 +360,12 @@ static int parse_image(struct catalog *cat, const cJSON *obj)
 	struct cat_image *img = &cat->images[cat->nimages];
 	const cJSON *versions = cJSON_GetObjectItemCaseSensitive(obj, "versions");
 	const cJSON *item;
+	char quoted[CATALOG_QUOTE_MAX];
 
 	memset(img, 0, sizeof(*img));
 	if (!cJSON_IsObject(obj) || read_image_fields(obj, img) < 0 || !catalog_name_valid(img->name)) {
 		add_problem(cat, "image %s: entry rejected: missing or invalid name",
-			    img->name && img->name[0] ? img->name : "?");
+			    img->name && img->name[0] ? log_escape(img->name, quoted, sizeof(quoted)) : "?");
 		image_clear(img);
 		return 0;
 	}
@@ -561,6 +599,23 @@ static int url_is_packed(const char *url)
 int cat_version_lazy(const struct cat_version *v)
 {
 	return v->nparts == 0 && !url_is_packed(v->url);
+}
+
+void catalog_default_path(char *buf, size_t len)
+{
+	char exe[4096];
+	ssize_t n;
+
+	snprintf(buf, len, "%s/catalog.json", getenv("NIDO_DATADIR") ? getenv("NIDO_DATADIR") : NIDO_DATADIR);
+	if (access(buf, R_OK) == 0)
+		return;
+	/* Not installed: the programs run from build/ in the source tree. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(buf, len, "%s/../fetch/default-catalog.json", exe);
 }
 
 int cat_version_arch_ok(const struct cat_version *v)

@@ -74,6 +74,10 @@ int catalog_name_valid(const char *s);
  * 0 for compressed or archived entries that must be pulled whole. */
 int cat_version_lazy(const struct cat_version *v);
 
+/* Writes the path of the catalog that ships with the programs: in
+ * $NIDO_DATADIR or the installed data directory, else in the source tree. */
+void catalog_default_path(char *buf, size_t len);
+
 /* Returns 1 when the version's arch is one qemu-system-x86_64 runs as a
  * guest (amd64 or x86_64, or not given). */
 int cat_version_arch_ok(const struct cat_version *v);

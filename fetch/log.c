@@ -25,6 +25,10 @@ int log_debug_enabled(void)
 	return log_max >= LOG_LEVEL_DEBUG;
 }
 
+/* The format attribute lets clang's -Wformat-nonliteral accept the vsnprintf below. */
+static void log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -59,4 +63,28 @@ void log_warn(const char *fmt, ...)
 	const char *cause = strerror(errno);
 
 	LOG_BODY(LOG_LEVEL_WARN, cause);
+}
+
+const char *log_escape(const char *text, char *buf, size_t len)
+{
+	static const char cut[] = "...";
+	size_t used = 0;
+
+	if (len < sizeof(cut) + 4)
+		return "?";
+	for (; *text; text++) {
+		unsigned char c = (unsigned char)*text;
+		size_t need = c >= 0x20 && c < 0x7f && c != '\\' ? 1 : 4;
+
+		if (used + need + sizeof(cut) > len) {
+			memcpy(buf + used, cut, sizeof(cut));
+			return buf;
+		}
+		if (need == 1)
+			buf[used++] = (char)c;
+		else
+			used += (size_t)snprintf(buf + used, len - used, "\\x%02x", c);
+	}
+	buf[used] = '\0';
+	return buf;
 }

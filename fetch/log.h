@@ -3,6 +3,8 @@
 #ifndef NIDO_LOG_H
 #define NIDO_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 /* Selects the destination and the most verbose level printed; call once at start. */
@@ -15,5 +17,12 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copies text into buf for a message, with every byte outside printable
+ * ASCII, and the backslash, written as \xNN, so that a name taken from a
+ * catalog or a command line cannot start a new log line or send terminal
+ * escapes. Text that does not fit is cut and ends in "...". Returns buf, or
+ * "?" when len is below 8. */
+const char *log_escape(const char *text, char *buf, size_t len);
 
 #endif

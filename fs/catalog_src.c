@@ -25,23 +25,6 @@ static int is_url(const char *s)
 	return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
 }
 
-/* The default catalog: installed with the program, or beside the build tree. */
-static void default_catalog(char *buf, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	snprintf(buf, len, "%s/catalog.json", getenv("NIDO_DATADIR") ? getenv("NIDO_DATADIR") : NIDO_DATADIR);
-	if (access(buf, R_OK) == 0)
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(buf, len, "%s/../fetch/default-catalog.json", exe);
-}
-
 /* Picks the catalog file; empty when the source is a URL. */
 static void catalog_file(char *buf, size_t len)
 {
@@ -51,7 +34,7 @@ static void catalog_file(char *buf, size_t len)
 	}
 	path_join(buf, len, fs.home, "catalog.json");
 	if (access(buf, F_OK) != 0)
-		default_catalog(buf, len);
+		catalog_default_path(buf, len);
 }
 
 static int load_url(struct catalog **cat, char *err, size_t errlen)

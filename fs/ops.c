@@ -524,14 +524,22 @@ static int nido_mkdir(const char *path, mode_t mode)
 	return vmfs_create(name);
 }
 
-static int nido_rmdir(const char *path)
+/* Resolves a path for an operation that does not keep the catalog locked. */
+static int resolve_once(const char *path, struct node *n)
 {
-	struct node n;
 	int rc;
 
 	pthread_rwlock_rdlock(&fs.lock);
-	rc = tree_resolve(path, &n);
+	rc = tree_resolve(path, n);
 	pthread_rwlock_unlock(&fs.lock);
+	return rc;
+}
+
+static int nido_rmdir(const char *path)
+{
+	struct node n;
+	int rc = resolve_once(path, &n);
+
 	if (rc < 0)
 		return rc;
 	if (n.kind != NODE_VM)
@@ -562,11 +570,8 @@ static int evict_cached(const char *name)
 static int nido_unlink(const char *path)
 {
 	struct node n;
-	int rc;
+	int rc = resolve_once(path, &n);
 
-	pthread_rwlock_rdlock(&fs.lock);
-	rc = tree_resolve(path, &n);
-	pthread_rwlock_unlock(&fs.lock);
 	if (rc < 0)
 		return rc;
 	if (n.kind == NODE_CACHED)

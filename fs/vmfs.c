@@ -140,8 +140,8 @@ int vmfs_open(const char *vm, const char *file, int flags, struct handle **out)
 		return -EACCES;
 	if (vm_path(vm, f->backing, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
-	/* Refused here as well as at close: a shell ignores the result of
-	 * close(2), so `echo ... > config` would otherwise seem to succeed. */
+	/* Rejected here and again at close, because a shell ignores the result
+	 * of close(2), so `echo ... > config` would otherwise seem to succeed. */
 	if (f->kind == VMF_EDIT && acc != O_RDONLY && vm_running(fs.home, vm) == 1) {
 		log_warnx("vms/%s/%s: not opened for writing: the VM is running; stop it before editing",
 			  vm, file);
@@ -292,8 +292,10 @@ int vmfs_create(const char *name)
 	int rc;
 
 	if (!vm_name_valid(name)) {
+		char quoted[160];
+
 		log_warnx("vms/%s: invalid VM name: use 1-63 letters, digits and '-', not starting with '-'",
-			  name);
+			  log_escape(name, quoted, sizeof(quoted)));
 		return -EINVAL;
 	}
 	config_defaults(&cfg);

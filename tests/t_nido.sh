@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 t_setup
 
 # nido_run ARGS...: runs nido with stdin from /dev/null, stdout into
-# $T_DIR/out and stderr into $T_DIR/err; sets $status.
+# $T_DIR/out and stderr into $T_DIR/err, and sets $status.
 nido_run() {
 	"$NIDO" "$@" </dev/null >"$T_DIR/out" 2>"$T_DIR/err"
 	status=$?
@@ -51,8 +51,8 @@ cp "$image" "$www/tiny.qcow2"
 start_nginx "$www" || { not_ok "start nginx"; t_done; }
 url="http://127.0.0.1:$NGINX_PORT"
 
-# Two registries; the "nido" one comes first in the file, the listing puts
-# OFFICIAL first.
+# The catalog has two registries. The "nido" one comes first in the file,
+# but the listing shows OFFICIAL first.
 write_catalog "$www/catalog.json" tiny 1.0 "$url/tiny.qcow2" "$www/tiny.qcow2" latest
 python3 - "$www/catalog.json" <<'PY'
 import copy, json, sys
@@ -152,6 +152,9 @@ check "spawn: QEMU runs with -m 300" test "$(qemu_arg "$pid" -m)" = 300
 check "spawn: QEMU has restricted networking" grep -qa restrict=on "/proc/$pid/cmdline"
 check "spawn: the mount lists the VM" bash -c "ls '$mnt/vms' | grep -qx s1"
 check "spawn: the mount shows it running" grep -q '^running' "$mnt/vms/s1/state"
+expect_error "spawn of an existing VM" spawn s1 --image tiny:latest
+check "spawn of an existing VM: names the VM once" bash -c "[ \$(grep -o 'vm s1' '$T_DIR/err' | wc -l) = 1 ]"
+check "spawn of an existing VM: the VM keeps running" test "$(qemu_pid s1)" = "$pid"
 
 nido_run ls
 check "ls: exit status 0" test "$status" = 0

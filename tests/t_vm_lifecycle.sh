@@ -1,7 +1,7 @@
-# The life of a VM through the mount: mkdir boots it, ctl stops, starts,
-# restarts and kills it, config and user-data are edited while it is stopped,
-# the daemon is restarted under a running VM, rm -rf destroys it, eight
-# mkdirs run at once, and invalid names and images leave nothing behind.
+# The life of a VM through the mount. mkdir boots it, and ctl stops, starts,
+# restarts and kills it. Its config and user-data are edited while it is
+# stopped, and the daemon restarts under it while it runs. rm -rf destroys it.
+# Eight mkdirs run at once, and invalid names and images leave nothing behind.
 source "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -55,8 +55,8 @@ instance_id() {
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["instance-id"])' "$mnt/vms/$1/meta-data"
 }
 
-# No socket listens on the port, and a new listener such as QEMU's forward
-# (SO_REUSEADDR, so a closed connection in TIME_WAIT does not count) can bind it.
+# No socket listens on the port, and a new listener can bind it with
+# SO_REUSEADDR as QEMU's forward does, so a connection in TIME_WAIT does not count.
 port_free() {
 	[ -z "$(ss -Hltn "sport = :$1")" ] && python3 -c '
 import socket, sys
@@ -103,7 +103,7 @@ start_nginx "$T_DIR/www" || { not_ok "start nginx"; t_done; }
 write_catalog "$T_DIR/catalog.json" tiny 1.0 "http://127.0.0.1:$NGINX_PORT/tiny.qcow2" \
 	"$T_DIR/www/tiny.qcow2" latest
 
-# Another program holds the first port of the SSH port range for the whole test.
+# Another program listens on the first port of the SSH port range for the whole test.
 python3 -c '
 import signal, socket, sys
 s = socket.socket()
@@ -245,6 +245,16 @@ check "v2: running after the remount" test "$(vm_state v2)" = running
 check "v2: ctl stop works after the remount" ctl v2 stop
 check "v2: no QEMU after the stop" t_wait_for "QEMU $v2_pid to exit" 10 gone "$v2_pid"
 check "v2: powered off by ACPI" console_has v2 NIDO-TINY-ACPI-POWEROFF
+
+# --- the guest powers off by itself -----------------------------------------
+try_write "$mnt/vms/v2/user-data" $'#cloud-config\nnido-test: poweroff\n' >/dev/null
+ctl v2 start
+v2_pid=$(qemu_pid v2)
+wait_console v2 NIDO-TINY-POWEROFF
+check "v2: the guest powers off by itself" console_has v2 NIDO-TINY-POWEROFF
+check "v2: QEMU exits with the guest" t_wait_for "QEMU $v2_pid to exit" 15 gone "$v2_pid"
+check "v2: state is stopped after the guest's power-off" test "$(vm_state v2)" = stopped
+check "v2: ctl stop on a stopped VM succeeds" ctl v2 stop
 
 check "rm -rf vms/v2 succeeds on a stopped VM" rm -rf "$mnt/vms/v2"
 check "v2: no state directory after rm -rf" test ! -e "$NIDO_HOME/vms/v2"

@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "fetch/catalog.h"
 #include "fetch/config.h"
 
@@ -36,6 +38,9 @@ void mount_image_path(const char *mnt, const struct cat_version *v, char *buf, s
 /* Takes "--json" out of argv (anywhere); returns the new argc, or -1 after
  * printing an error when it is given twice. */
 int take_json_flag(struct nido_ctx *ctx, int argc, char **argv);
+
+/* Prints root as indented JSON on stdout and frees it; 0, or 1 after a message. */
+int print_json(cJSON *root);
 
 /* Formats bytes as "600 MB" style text. */
 void format_size(unsigned long long bytes, char *buf, size_t len);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "fetch/cache.h"
 #include "fetch/files.h"
 #include "fetch/http.h"
@@ -28,21 +30,9 @@ int fail(const char *fmt, ...)
 
 static void catalog_path(const struct nido_ctx *ctx, char *buf, size_t len)
 {
-	char exe[PATH_MAX];
-	ssize_t n;
-
 	path_join(buf, len, ctx->home, "catalog.json");
-	if (access(buf, F_OK) == 0)
-		return;
-	snprintf(buf, len, "%s/catalog.json", getenv("NIDO_DATADIR") ? getenv("NIDO_DATADIR") : NIDO_DATADIR);
-	if (access(buf, R_OK) == 0)
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(buf, len, "%s/../fetch/default-catalog.json", exe);
+	if (access(buf, F_OK) != 0)
+		catalog_default_path(buf, len);
 }
 
 /* The catalog source a running daemon recorded; -ENOENT when none runs. */
@@ -174,4 +164,16 @@ void format_size(unsigned long long bytes, char *buf, size_t len)
 		snprintf(buf, len, "%llu MB", (bytes + 500000) / 1000000ull);
 	else
 		snprintf(buf, len, "%llu KB", (bytes + 500) / 1000ull);
+}
+
+int print_json(cJSON *root)
+{
+	char *text = root ? cJSON_Print(root) : NULL;
+
+	cJSON_Delete(root);
+	if (!text)
+		return fail("out of memory");
+	printf("%s\n", text);
+	free(text);
+	return 0;
 }

@@ -29,13 +29,7 @@ static int show_all(struct nido_ctx *ctx)
 		config_get(&ctx->cfg, keys[i], value, sizeof(value));
 		cJSON_AddStringToObject(o, keys[i], value);
 	}
-	text = cJSON_Print(o);
-	cJSON_Delete(o);
-	if (!text)
-		return fail("out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
+	return print_json(o);
 }
 
 int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
@@ -48,18 +42,9 @@ int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
 	if (argc == 1) {
 		if (config_get(&ctx->cfg, argv[0], value, sizeof(value)) < 0)
 			return fail("unknown configuration key '%s'; run 'nido config' to list them", argv[0]);
-		if (ctx->json) {
-			cJSON *str = cJSON_CreateString(value);
-			char *text = str ? cJSON_Print(str) : NULL;
-
-			cJSON_Delete(str);
-			if (!text)
-				return fail("out of memory");
-			printf("%s\n", text);
-			free(text);
-		} else {
-			printf("%s\n", value);
-		}
+		if (ctx->json)
+			return print_json(cJSON_CreateString(value));
+		printf("%s\n", value);
 		return 0;
 	}
 	if (argc > 2) {

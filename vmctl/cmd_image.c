@@ -97,18 +97,6 @@ static cJSON *version_json(const struct cat_version *v, struct cache *cache)
 	return o;
 }
 
-static int print_json(cJSON *root)
-{
-	char *text = cJSON_Print(root);
-
-	cJSON_Delete(root);
-	if (!text)
-		return fail("out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
-}
-
 static int image_list(struct nido_ctx *ctx)
 {
 	struct catalog *cat = ctx_catalog(ctx);

@@ -10,6 +10,7 @@
 
 #include "fetch/cache.h"
 #include "fetch/files.h"
+#include "fetch/log.h"
 #include "vmctl/seed.h"
 #include "vmctl/inspect.h"
 #include "vmctl/vm.h"
@@ -137,7 +138,8 @@ int cmd_spawn(struct nido_ctx *ctx, int argc, char **argv)
 	if (parse_args(argc, argv, &a) || apply_args(ctx, &a, &spec.cfg))
 		return 1;
 	if (!vm_name_valid(a.name))
-		return fail("invalid VM name '%s': use 1-63 letters, digits and '-', not starting with '-'", a.name);
+		return fail("invalid VM name '%s': use 1-63 letters, digits and '-', not starting with '-'",
+			    log_escape(a.name, err, sizeof(err)));
 	if (!(v = ctx_resolve(ctx, spec.cfg.image)))
 		return 1;
 	if (!cat_version_arch_ok(v))

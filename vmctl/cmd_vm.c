@@ -11,14 +11,18 @@
 
 #include "fetch/cache.h"
 #include "fetch/files.h"
+#include "fetch/log.h"
 #include "vmctl/sshkey.h"
 #include "vmctl/vm.h"
 
 static int check_name(const char *name)
 {
+	char quoted[160];
+
 	if (vm_name_valid(name))
 		return 0;
-	return fail("invalid VM name '%s': use 1-63 letters, digits and '-', not starting with '-'", name);
+	return fail("invalid VM name '%s': use 1-63 letters, digits and '-', not starting with '-'",
+		    log_escape(name, quoted, sizeof(quoted)));
 }
 
 static int vm_exists(struct nido_ctx *ctx, const char *name)
@@ -73,18 +77,6 @@ static cJSON *vm_json(struct nido_ctx *ctx, const char *name)
 	return o;
 }
 
-static int print_and_free(cJSON *o)
-{
-	char *text = cJSON_Print(o);
-
-	cJSON_Delete(o);
-	if (!text)
-		return fail("out of memory");
-	printf("%s\n", text);
-	free(text);
-	return 0;
-}
-
 static const char *json_text(const cJSON *o, const char *key)
 {
 	const cJSON *item = cJSON_GetObjectItem(o, key);
@@ -111,7 +103,7 @@ int cmd_ls(struct nido_ctx *ctx, int argc, char **argv)
 		cJSON_AddItemToArray(arr, vm_json(ctx, names[i]));
 	vm_list_free(names, count);
 	if (ctx->json)
-		return print_and_free(arr);
+		return print_json(arr);
 	if (cJSON_GetArraySize(arr) > 0)
 		printf("%-20s %-24s %-6s %s\n", "NAME", "IMAGE", "PORT", "STATE");
 	for (cJSON *o = arr->child; o; o = o->next)
@@ -131,7 +123,7 @@ int cmd_info(struct nido_ctx *ctx, int argc, char **argv)
 		return rc;
 	o = vm_json(ctx, argv[0]);
 	if (ctx->json)
-		return print_and_free(o);
+		return print_json(o);
 	printf("name:   %s\nimage:  %s\nstate:  %s\nssh:    %s\n", json_text(o, "name"), json_text(o, "image"),
 	       json_text(o, "state"), json_text(o, "ssh"));
 	cJSON_Delete(o);

@@ -62,10 +62,10 @@ int ports_bindable(unsigned port)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* QEMU's user network (libslirp) binds its forwards with SO_REUSEADDR, so
-	 * a port whose last connection is still in TIME_WAIT is free for QEMU.
-	 * Without the option, a VM would lose its port for a minute after an SSH
-	 * session to it closed. A port where a socket listens stays in use. */
+	/* QEMU binds a forward on a port whose last connection is in TIME_WAIT
+	 * (seen with QEMU 7.2 and libslirp 4.7), so the test bind must too, or a
+	 * VM would lose its port for a minute after an SSH session closed. A
+	 * port where a socket listens still fails with EADDRINUSE. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0) {
 		rc = -errno;
 		close(fd);

@@ -335,7 +335,9 @@ int vm_list(const char *home, char ***names, size_t *count)
 		vm_list_free(found, n);
 		return rc;
 	}
-	qsort(found, n, sizeof(*found), compare_names);
+	/* found is NULL when the directory has no VM, and qsort requires a valid pointer. */
+	if (n > 0)
+		qsort(found, n, sizeof(*found), compare_names);
 	*names = found;
 	*count = n;
 	return 0;
