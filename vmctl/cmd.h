@@ -54,6 +54,7 @@ int cmd_stop(struct nido_ctx *ctx, int argc, char **argv);
 int cmd_rm(struct nido_ctx *ctx, int argc, char **argv);
 int cmd_ssh(struct nido_ctx *ctx, int argc, char **argv);
 int cmd_config(struct nido_ctx *ctx, int argc, char **argv);
+int cmd_umount(struct nido_ctx *ctx, int argc, char **argv);
 
 /* Pulls an image into the cache (through the mount when one runs). */
 int pull_image(struct nido_ctx *ctx, const struct cat_version *v);

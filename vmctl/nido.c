@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "rm", cmd_rm, "rm NAME", 0 },
 	{ "ssh", cmd_ssh, "ssh NAME [COMMAND...]", 0 },
 	{ "config", cmd_config, "config [KEY [VALUE]] [--json]", 1 },
+	{ "umount", cmd_umount, "umount [--stop-vms]", 0 },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,28 @@
+# `nido umount`: refused while a VM reads its base image through the mount,
+# with the VM named; `--stop-vms` stops such VMs first and then unmounts.
+source "$(dirname "$0")/lib.sh"
+t_setup
+
+image=$(tiny_image) || { not_ok "build the tiny test image"; t_done; }
+mkdir -p "$T_DIR/www"
+cp "$image" "$T_DIR/www/tiny.qcow2"
+start_nginx "$T_DIR/www" || { not_ok "start nginx"; t_done; }
+write_catalog "$T_DIR/catalog.json" tiny 1.0 "http://127.0.0.1:$NGINX_PORT/tiny.qcow2" "$T_DIR/www/tiny.qcow2"
+echo "image = tiny:1.0" >>"$NIDO_HOME/config"
+mnt="$T_DIR/mnt"
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || { not_ok "mount"; t_done; }
+mkdir "$mnt/vms/u1"
+t_wait_for "the boot marker" 60 grep -q NIDO-TINY-IDLE "$mnt/vms/u1/console"
+pid=$(cat "$NIDO_HOME/vms/u1/qemu.pid")
+
+"$NIDO" umount >"$T_DIR/out" 2>"$T_DIR/err"
+check "umount with a VM on the mount fails" test $? -eq 1
+check "umount names the VM that reads through the mount" grep -q 'VM u1 reads its base image through' "$T_DIR/err"
+check "the mount is still there" mountpoint -q "$mnt"
+check "the VM still runs" kill -0 "$pid"
+check "umount --stop-vms succeeds" "$NIDO" umount --stop-vms
+check "the VM was stopped" t_wait_gone "$pid" 10
+check "the mount is gone" bash -c "! mountpoint -q '$mnt'"
+check "the daemon exited" t_wait_gone "$NIDOFS_PID" 10
+check "the VM itself is kept" test -d "$NIDO_HOME/vms/u1"
+t_done
