@@ -315,19 +315,22 @@ int cache_pull(struct cached_image *img, void (*progress)(void *arg, const struc
 	return img->checksum[0] && !info.verified ? -EIO : 0;
 }
 
+/* Counts allocated blocks of the file, which can exceed the image size by
+ * the file system's last block, so the count is clamped to the size. */
 uint64_t cache_cached_bytes(struct cache *c, const struct cat_version *v)
 {
 	char id[160], path[PATH_MAX];
 	struct stat st;
+	uint64_t bytes = 0;
 
 	cache_image_id(v, id, sizeof(id));
 	if (snprintf(path, sizeof(path), "%s/%s/%s", c->dir, id, cat_version_disk_name(v)) < (int)sizeof(path) &&
 	    stat(path, &st) == 0)
-		return (uint64_t)st.st_blocks * 512;
-	if (snprintf(path, sizeof(path), "%s/%s/data", c->dir, id) < (int)sizeof(path) &&
-	    stat(path, &st) == 0)
-		return (uint64_t)st.st_blocks * 512;
-	return 0;
+		bytes = (uint64_t)st.st_blocks * 512;
+	else if (snprintf(path, sizeof(path), "%s/%s/data", c->dir, id) < (int)sizeof(path) &&
+		 stat(path, &st) == 0)
+		bytes = (uint64_t)st.st_blocks * 512;
+	return v->size && bytes > v->size ? v->size : bytes;
 }
 
 int cache_is_open(struct cache *c, const struct cat_version *v)

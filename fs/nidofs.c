@@ -16,6 +16,7 @@
 #include "fs/fs.h"
 #include "fs/ops.h"
 #include "fs/watch.h"
+#include "vmctl/vm.h"
 #include "vmctl/vmuse.h"
 
 struct fs_state fs = { .lock = PTHREAD_RWLOCK_INITIALIZER };
@@ -116,6 +117,21 @@ static int image_in_use(const char *id, void *arg)
 {
 	(void)arg;
 	return vm_uses_image(fs.home, id);
+}
+
+/* Names the VMs that lose their base image with this mount. */
+static void warn_orphaned_vms(void)
+{
+	char **names;
+	size_t count;
+
+	if (vm_list(fs.home, &names, &count) < 0)
+		return;
+	for (size_t i = 0; i < count; i++)
+		if (vm_reads_through(fs.home, names[i], fs.mountpoint))
+			log_warnx("vms/%s: its base image was read through %s, which is gone; stop and start "
+				  "it after the next mount", names[i], fs.mountpoint);
+	vm_list_free(names, count);
 }
 
 int fs_start_workers(void)
@@ -225,6 +241,7 @@ int main(int argc, char *argv[])
 	free(abs);
 	rc = fuse_main(args.argc, args.argv, &nido_ops, NULL);
 	forget_mount();
+	warn_orphaned_vms();
 	watch_stop();
 	cache_close(fs.cache);
 	catalog_free(fs.cat);

@@ -25,4 +25,18 @@ check "the VM was stopped" t_wait_gone "$pid" 10
 check "the mount is gone" bash -c "! mountpoint -q '$mnt'"
 check "the daemon exited" t_wait_gone "$NIDOFS_PID" 10
 check "the VM itself is kept" test -d "$NIDO_HOME/vms/u1"
+
+# Once the image is fully cached, the next start moves the VM off the mount.
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || { not_ok "remount"; t_done; }
+cat "$mnt/catalog/tiny/1.0/disk.qcow2" >/dev/null
+t_wait_for "the checksum check" 20 grep -q 'complete, verified' "$mnt/catalog/tiny/1.0/info"
+check "nido start after the image is complete" "$NIDO" start u1
+check "the overlay now reads the cache file" \
+	bash -c "qemu-img info -U '$NIDO_HOME/vms/u1/disk.qcow2' | grep -q 'backing file: $NIDO_HOME/images/sha256-'"
+t_wait_for "the boot marker" 60 grep -q NIDO-TINY-BOOT-OK "$mnt/vms/u1/console"
+pid=$(cat "$NIDO_HOME/vms/u1/qemu.pid")
+check "umount succeeds while that VM runs" "$NIDO" umount
+check "the VM runs on without the mount" kill -0 "$pid"
+check "nido rm without the mount" "$NIDO" rm u1
+check "its QEMU is gone" t_wait_gone "$pid" 10
 t_done

@@ -16,21 +16,6 @@
 
 #define UMOUNT_TIMEOUT_MS 30000
 
-/* Returns 1 when the running VM name has its base image inside mnt. */
-static int reads_through(struct nido_ctx *ctx, const char *name, const char *mnt)
-{
-	char overlay[4096], backing[1024];
-	struct vm_status st;
-	size_t len = strlen(mnt);
-
-	if (vm_status(ctx->home, name, &st) < 0 || st.state == VM_STOPPED)
-		return 0;
-	snprintf(overlay, sizeof(overlay), "%s/vms/%s/disk.qcow2", ctx->home, name);
-	if (qcow2_backing_name(overlay, backing, sizeof(backing)) < 0)
-		return 0;
-	return strncmp(backing, mnt, len) == 0 && backing[len] == '/';
-}
-
 /* Lists (or, with stop, stops) the VMs that read through mnt; returns how many remain. */
 static int vms_on_mount(struct nido_ctx *ctx, const char *mnt, int stop)
 {
@@ -41,7 +26,7 @@ static int vms_on_mount(struct nido_ctx *ctx, const char *mnt, int stop)
 	if (vm_list(ctx->home, &names, &count) < 0)
 		return 0;
 	for (size_t i = 0; i < count; i++) {
-		if (!reads_through(ctx, names[i], mnt))
+		if (!vm_reads_through(ctx->home, names[i], mnt))
 			continue;
 		if (stop && vm_stop(ctx->home, names[i], 0, err, sizeof(err)) == 0) {
 			printf("%s: stopped\n", names[i]);

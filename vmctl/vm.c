@@ -16,6 +16,7 @@
 #include "vmctl/boot.h"
 #include "vmctl/qemu.h"
 #include "vmctl/qmp.h"
+#include "vmctl/rebase.h"
 #include "vmctl/seed.h"
 #include "vmctl/spawn.h"
 #include "vmctl/sshkey.h"
@@ -250,6 +251,9 @@ static int start_locked(const char *home, const char *name, const char *vmdir, c
 	rc = vmdir_load_config(vmdir, name, &cfg, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* A fully cached base image frees the VM from the mount. */
+	if (vm_prefer_cached_base(home, vmdir, err, errlen) < 0)
+		log_warnx("vm %s: base image stays on the mount: %s", name, err);
 	key = malloc(sizeof(*key));
 	if (!key) {
 		snprintf(err, errlen, "vm %s: out of memory", name);

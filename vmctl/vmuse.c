@@ -71,6 +71,20 @@ static int backing_matches(const char *backing, const char *id)
 	return strstr(backing, "/images/") && strstr(backing, entry_part) != NULL;
 }
 
+int vm_reads_through(const char *home, const char *name, const char *mnt)
+{
+	char overlay[4096], backing[1024];
+	struct vm_status st;
+	size_t len = strlen(mnt);
+
+	if (vm_status(home, name, &st) < 0 || st.state == VM_STOPPED)
+		return 0;
+	if (snprintf(overlay, sizeof(overlay), "%s/vms/%s/disk.qcow2", home, name) >= (int)sizeof(overlay) ||
+	    qcow2_backing_name(overlay, backing, sizeof(backing)) < 0)
+		return 0;
+	return strncmp(backing, mnt, len) == 0 && backing[len] == '/';
+}
+
 int vm_uses_image(const char *home, const char *id)
 {
 	char **names, path[4096], backing[1024];

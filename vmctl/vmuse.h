@@ -13,4 +13,7 @@ int qcow2_backing_name(const char *path, char *buf, size_t len);
  * ending in -<first 8 digest digits of id>.FORMAT. */
 int vm_uses_image(const char *home, const char *id);
 
+/* Returns 1 when the VM name is running and its base image is inside mnt. */
+int vm_reads_through(const char *home, const char *name, const char *mnt);
+
 #endif
