@@ -204,6 +204,7 @@ expect_error "unknown image subcommand" image frobnicate
 expect_error "info of an unknown VM" info nosuch
 expect_error "stop of an unknown VM" stop nosuch
 expect_error "rm of an unknown VM" rm nosuch
+expect_error "ssh to an unknown VM" ssh nosuch
 expect_error "spawn with a bad name" spawn 'a,b' --image tiny:latest
 expect_error "spawn with a name starting with -" spawn -x --image tiny:latest
 expect_error "spawn with --memory twice" spawn x1 --image tiny:latest --memory 300 --memory 400
@@ -215,7 +216,12 @@ expect_error "ls with --json twice" ls --json --json
 check "the failed spawns create nothing" test -z "$(ls "$NIDO_HOME/vms")"
 
 # --- nido spawn without a mount -----------------------------------------------
-umount_nidofs "$mnt"
+if umount_nidofs "$mnt"; then
+	ok "unmount before spawning without a mount"
+else
+	not_ok "unmount before spawning without a mount"
+	echo "# open in the mount: $(ls -l /proc/[0-9]*/fd 2>/dev/null | grep -F "$mnt/" | tr '\n' ' ')"
+fi
 check "no mount is recorded after the unmount" test ! -e "$NIDO_HOME/mount"
 requests=$(nginx_requests /tiny.qcow2)
 expect_error "spawn of an image not cached, no terminal, no --yes" spawn n1 --image tiny:latest
