@@ -52,6 +52,12 @@ void cache_close(struct cache *c)
 	if (!c)
 		return;
 	cache_stop_workers(c);
+	/* A verify thread is detached and uses its image to the end, so the
+	 * images are freed only after every one has seen c->stopping and ended. */
+	pthread_mutex_lock(&c->lock);
+	while (c->verifiers > 0)
+		pthread_cond_wait(&c->flush_cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 	while (c->images) {
 		struct cached_image *img = c->images;
 

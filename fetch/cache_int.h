@@ -62,7 +62,8 @@ struct cache {
 	int stopping;
 	pthread_t workers[CACHE_WORKERS];
 	pthread_t flusher;
-	pthread_cond_t flush_cond;
+	pthread_cond_t flush_cond;	/* also broadcast when a verify thread ends */
+	int verifiers;			/* running verify threads; guarded by lock */
 	uint64_t max_bytes, min_free;	/* guarded by lock; 0: no limit */
 	int (*in_use)(const char *id, void *arg);	/* guarded by lock */
 	void *in_use_arg;

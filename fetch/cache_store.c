@@ -147,30 +147,54 @@ static int load_map(struct cached_image *img)
 	return 0;
 }
 
-/* Opens data (renaming a verified file back if it must be checked again). */
-static int open_data(struct cached_image *img, int stale_verified)
-{
-	char from[PATH_MAX], to[PATH_MAX];
-	struct stat st;
+/* How the data file was found at open. */
+enum data_origin { DATA_PARTIAL, DATA_NEW, DATA_COMPLETE };
 
-	if (stale_verified && img_path(img, img->disk_name, from, sizeof(from)) == 0 &&
-	    img_path(img, "data", to, sizeof(to)) == 0)
-		rename(from, to);
+/* Opens data. A final file that no meta vouches for (after a crash between
+ * its rename and the meta, or one changed behind the daemon's back) is
+ * renamed back and checked again as complete. A new data file, or one of the
+ * wrong size, starts empty whatever the map says. */
+static int open_data(struct cached_image *img, enum data_origin *origin)
+{
+	char final[PATH_MAX], data[PATH_MAX];
+	struct stat st;
+	int created;
+
+	if (img_path(img, img->disk_name, final, sizeof(final)) < 0 || img_path(img, "data", data, sizeof(data)) < 0)
+		return -ENAMETOOLONG;
+	*origin = DATA_PARTIAL;
+	if (access(data, F_OK) != 0 && access(final, F_OK) == 0) {
+		if (rename(final, data) < 0)
+			return -errno;
+		*origin = DATA_COMPLETE;
+	}
+	created = access(data, F_OK) != 0;
 	img->data_fd = open_in_dir(img, "data", O_RDWR | O_CREAT);
 	if (img->data_fd < 0)
 		return img->data_fd;
 	if (fstat(img->data_fd, &st) < 0)
 		return -errno;
-	if (st.st_size != 0 && (uint64_t)st.st_size != img->size) {
+	if (created || st.st_size == 0) {
+		*origin = DATA_NEW;
+	} else if ((uint64_t)st.st_size != img->size) {
 		log_warnx("%s: cache file has %jd bytes, expected %" PRIu64 "; discarding its blocks",
 			  img->tag, (intmax_t)st.st_size, img->size);
-		return -ESTALE;
+		*origin = DATA_NEW;
+		if (ftruncate(img->data_fd, 0) < 0)
+			return -errno;
 	}
 	return ftruncate(img->data_fd, (off_t)img->size) < 0 ? -errno : 0;
 }
 
+static void mark_all(struct cached_image *img, enum block_state state)
+{
+	memset(img->state, state, img->nblocks);
+	img->present = state == BLOCK_MISSING ? 0 : img->nblocks;
+}
+
 static int open_files(struct cached_image *img, cJSON *m)
 {
+	enum data_origin origin;
 	int fd = m ? open_verified(img, m) : -ENOENT;
 	int rc;
 
@@ -178,25 +202,20 @@ static int open_files(struct cached_image *img, cJSON *m)
 		img->data_fd = fd;
 		img->final = 1;
 		img->verified = cJSON_IsTrue(cJSON_GetObjectItem(m, "verified"));
-		memset(img->state, BLOCK_DURABLE, img->nblocks);
-		img->present = img->nblocks;
+		mark_all(img, BLOCK_DURABLE);
 		return 0;
 	}
 	if ((img->map_fd = open_in_dir(img, "map", O_RDWR | O_CREAT)) < 0)
 		return img->map_fd;
-	rc = open_data(img, fd == -ESTALE);
-	if (rc == -ESTALE || (!m && rc == 0)) {
-		if (ftruncate(img->map_fd, 0) < 0 || ftruncate(img->data_fd, 0) < 0 ||
-		    ftruncate(img->data_fd, (off_t)img->size) < 0)
-			return -errno;
+	if ((rc = open_data(img, &origin)) < 0)
+		return rc;
+	if (origin == DATA_COMPLETE) {
+		mark_all(img, BLOCK_DURABLE); /* it was complete when renamed; checked again */
 		return 0;
 	}
-	if (rc < 0)
-		return rc;
-	if (fd == -ESTALE) {
-		memset(img->state, BLOCK_DURABLE, img->nblocks);
-		img->present = img->nblocks;
-		return 0;
+	if (origin == DATA_NEW || !m) {
+		mark_all(img, BLOCK_MISSING);
+		return ftruncate(img->map_fd, 0) < 0 ? -errno : 0;
 	}
 	return load_map(img);
 }

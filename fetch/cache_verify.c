@@ -16,8 +16,20 @@
 
 #define VERIFY_CHUNK (1u << 20)
 
-/* Hashes the data file into hex; returns 0 or -errno. */
-static int hash_file(int fd, const char *type, uint64_t size, char *hex, size_t hexlen)
+static int cache_stopping(struct cache *c)
+{
+	int stopping;
+
+	pthread_mutex_lock(&c->lock);
+	stopping = c->stopping;
+	pthread_mutex_unlock(&c->lock);
+	return stopping;
+}
+
+/* Hashes the data file into hex; returns 0, -ECANCELED when the cache is
+ * closing (cache_close waits for this thread), or -errno. */
+static int hash_file(struct cache *c, int fd, const char *type, uint64_t size,
+		     char *hex, size_t hexlen)
 {
 	const EVP_MD *md = strcmp(type, "sha512") == 0 ? EVP_sha512() : EVP_sha256();
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -32,7 +44,9 @@ static int hash_file(int fd, const char *type, uint64_t size, char *hex, size_t 
 	while (rc == 0 && off < size) {
 		ssize_t n = pread(fd, buf, VERIFY_CHUNK, (off_t)off);
 
-		if (n <= 0)
+		if (cache_stopping(c))
+			rc = -ECANCELED;
+		else if (n <= 0)
 			rc = n < 0 ? -errno : -EIO;
 		else if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
 			rc = -EIO;
@@ -51,7 +65,6 @@ static void finish_verify(struct cached_image *img, int rc, const char *hex)
 {
 	char from[PATH_MAX], to[PATH_MAX], why[400];
 
-	img->verifying = 0;
 	if (rc < 0) {
 		cache_set_error(img, "checksum check failed: %s", strerror(-rc));
 		return;
@@ -72,9 +85,9 @@ static void finish_verify(struct cached_image *img, int rc, const char *hex)
 	img->final = 1;
 	img->verified = img->checksum[0] != '\0';
 	img->last_error[0] = '\0';
-	path_join(from, sizeof(from), img->dir, "map");
-	unlink(from);
-	store_save_meta(img);
+	/* The meta that vouches for the final file is saved before the map goes. */
+	if (store_save_meta(img) == 0 && path_join(from, sizeof(from), img->dir, "map") == 0)
+		unlink(from);
 	if (img->verified)
 		log_info("%s: complete and verified (%s)", img->tag, img->checksum_type);
 	else
@@ -84,6 +97,7 @@ static void finish_verify(struct cached_image *img, int rc, const char *hex)
 static void *verify_main(void *arg)
 {
 	struct cached_image *img = arg;
+	struct cache *c = img->cache;
 	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
 	uint64_t epoch;
 	int rc;
@@ -92,15 +106,20 @@ static void *verify_main(void *arg)
 	pthread_mutex_lock(&img->lock);
 	epoch = img->epoch;
 	pthread_mutex_unlock(&img->lock);
-	rc = img->checksum[0] ? hash_file(img->data_fd, img->checksum_type, img->size, hex, sizeof(hex)) : 0;
+	rc = img->checksum[0] ? hash_file(c, img->data_fd, img->checksum_type, img->size, hex, sizeof(hex)) : 0;
 	pthread_mutex_lock(&img->lock);
 	if (epoch == img->epoch)
 		finish_verify(img, rc, hex);
-	else
-		img->verifying = 0;
+	img->verifying = 0;
 	pthread_cond_broadcast(&img->cond);
 	pthread_mutex_unlock(&img->lock);
-	cache_put(img);
+
+	/* The last use of img: cache_close frees it once verifiers is 0. */
+	pthread_mutex_lock(&c->lock);
+	img->refs--;
+	c->verifiers--;
+	pthread_cond_broadcast(&c->flush_cond);
+	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
@@ -112,7 +131,8 @@ void store_maybe_verify(struct cached_image *img)
 	if (img->present != img->nblocks || img->final || img->verifying)
 		return;
 	pthread_mutex_lock(&img->cache->lock);
-	img->refs++; /* dropped by verify_main */
+	img->refs++; /* both dropped by verify_main */
+	img->cache->verifiers++;
 	pthread_mutex_unlock(&img->cache->lock);
 	img->verifying = 1;
 	pthread_attr_init(&attr);
@@ -122,6 +142,7 @@ void store_maybe_verify(struct cached_image *img)
 		cache_set_error(img, "cannot start the checksum check");
 		pthread_mutex_lock(&img->cache->lock);
 		img->refs--;
+		img->cache->verifiers--;
 		pthread_mutex_unlock(&img->cache->lock);
 	}
 	pthread_attr_destroy(&attr);
