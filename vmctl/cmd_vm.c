@@ -206,6 +206,9 @@ int cmd_ssh(struct nido_ctx *ctx, int argc, char **argv)
 	args[n++] = "UserKnownHostsFile=/dev/null";
 	args[n++] = "-o";
 	args[n++] = "LogLevel=ERROR";
+	/* A guest whose SSH server is not up yet must not leave ssh waiting forever. */
+	args[n++] = "-o";
+	args[n++] = "ConnectTimeout=20";
 	args[n++] = target;
 	for (int i = 1; i < argc; i++)
 		args[n++] = argv[i];
