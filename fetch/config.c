@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fetch/files.h"
+#include "fetch/log.h"
 
 #define DEFAULT_CATALOG_URL \
 	"https://raw.githubusercontent.com/Josepavese/nido/main/registry/images.json"
@@ -214,7 +215,11 @@ int config_set(struct nido_config *cfg, const char *key, const char *value, char
 	const struct config_key *k = find_key(key);
 
 	if (!k) {
-		snprintf(err, errlen, "unknown configuration key '%s'", key);
+		char quoted[160];
+
+		/* The key comes from the file, and the message goes to a log or a terminal. */
+		snprintf(err, errlen, "unknown configuration key '%s'",
+			 log_escape(key, quoted, sizeof(quoted)));
 		return -ENOENT;
 	}
 	if (set_value(k, cfg, value) < 0) {

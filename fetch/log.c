@@ -65,26 +65,33 @@ void log_warn(const char *fmt, ...)
 	LOG_BODY(LOG_LEVEL_WARN, cause);
 }
 
+static size_t escaped_width(char c)
+{
+	unsigned char byte = (unsigned char)c;
+
+	return byte >= 0x20 && byte < 0x7f && byte != '\\' ? 1 : 4;
+}
+
 const char *log_escape(const char *text, char *buf, size_t len)
 {
 	static const char cut[] = "...";
-	size_t used = 0;
+	size_t total = 0, used = 0, room;
 
 	if (len < sizeof(cut) + 4)
 		return "?";
-	for (; *text; text++) {
-		unsigned char c = (unsigned char)*text;
-		size_t need = c >= 0x20 && c < 0x7f && c != '\\' ? 1 : 4;
-
-		if (used + need + sizeof(cut) > len) {
-			memcpy(buf + used, cut, sizeof(cut));
-			return buf;
-		}
-		if (need == 1)
-			buf[used++] = (char)c;
+	for (const char *p = text; *p; p++)
+		total += escaped_width(*p);
+	/* The whole text when it fits, else what fits before the "...". */
+	room = total < len ? len - 1 : len - sizeof(cut);
+	for (; *text && used + escaped_width(*text) <= room; text++) {
+		if (escaped_width(*text) == 1)
+			buf[used++] = *text;
 		else
-			used += (size_t)snprintf(buf + used, len - used, "\\x%02x", c);
+			used += (size_t)snprintf(buf + used, len - used, "\\x%02x", (unsigned char)*text);
 	}
-	buf[used] = '\0';
+	if (*text)
+		memcpy(buf + used, cut, sizeof(cut));
+	else
+		buf[used] = '\0';
 	return buf;
 }

@@ -20,6 +20,7 @@ struct handle {
 	char *text;		/* HANDLE_TEXT; HANDLE_EDIT and HANDLE_CTL: bytes written */
 	size_t len;
 	int dirty;		/* HANDLE_EDIT: written since open */
+	int rejected;		/* HANDLE_EDIT: -errno of the first failed write, then nothing is saved */
 	struct cached_image *img;
 	char vm[64];		/* HANDLE_EDIT of a VM file, HANDLE_CTL */
 	char target[4096];	/* HANDLE_EDIT: the file replaced on close */

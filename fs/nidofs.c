@@ -206,45 +206,59 @@ int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct options o = { 0 };
-	char *abs;
+	char *abs = NULL;
 	int rc;
 
-	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
-		return 2;
+	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0) {
+		rc = 2;
+		goto out;
+	}
 	if (o.show_help || o.show_version) {
 		if (o.show_help)
 			usage(stdout);
 		else
 			printf("nidofs %s (libfuse %s)\n", NIDO_VERSION, fuse_pkgversion());
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	log_init("nidofs", !o.foreground && !o.check, o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
-	if (http_global_init() < 0 || prepare_state(&o) < 0)
-		return 1;
-	if (o.check)
-		return check_only();
+	if (http_global_init() < 0 || prepare_state(&o) < 0) {
+		rc = 1;
+		goto out;
+	}
+	if (o.check) {
+		rc = check_only();
+		goto out;
+	}
 	if (!o.mountpoint) {
 		usage(stderr);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (!(abs = realpath(o.mountpoint, NULL))) {
 		fprintf(stderr, "nidofs: %s: invalid mount point: %s\n", o.mountpoint, strerror(errno));
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", abs);
 	if (fs_catalog_refresh(1) < 0) {
 		fprintf(stderr, "nidofs: cannot load the catalog; see the message above\n");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	fuse_opt_add_arg(&args, abs);
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=nidofs,subtype=nidofs");
-	free(abs);
 	rc = fuse_main(args.argc, args.argv, &nido_ops, NULL);
 	forget_mount();
 	warn_orphaned_vms();
 	watch_stop();
 	cache_close(fs.cache);
+out:
+	/* Every exit frees what the option parser allocated, so that
+	 * LeakSanitizer in `make check-asan` reports only real leaks. */
 	catalog_free(fs.cat);
+	fs.cat = NULL;
+	free(abs);
 	fuse_opt_free_args(&args);
 	free(o.mountpoint);
 	free(o.source);

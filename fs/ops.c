@@ -363,6 +363,53 @@ static int open_node(const struct node *n, int flags, struct handle **out)
 	}
 }
 
+#define SEEN_MAX 256
+
+/* The content id last opened at each catalog image path: the kernel may keep
+ * its cached pages of a path only while the id stays the same (a catalog
+ * update can point a path at another build). Guarded by seen_lock. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char path[320];
+	char id[160];
+} seen[SEEN_MAX];
+
+static int same_content_as_before(const char *path, const char *id)
+{
+	int same = 0, slot = -1;
+
+	pthread_mutex_lock(&seen_lock);
+	for (int i = 0; i < SEEN_MAX && slot < 0; i++)
+		if (!seen[i].path[0] || strcmp(seen[i].path, path) == 0)
+			slot = i;
+	if (slot >= 0 && strlen(path) < sizeof(seen[slot].path)) {
+		same = strcmp(seen[slot].path, path) == 0 && strcmp(seen[slot].id, id) == 0;
+		snprintf(seen[slot].path, sizeof(seen[slot].path), "%s", path);
+		snprintf(seen[slot].id, sizeof(seen[slot].id), "%s", id);
+	}
+	pthread_mutex_unlock(&seen_lock);
+	return same;
+}
+
+/* Image bytes never change for a content id, so the kernel's page cache can
+ * serve them across opens; every other file bypasses the page cache so that
+ * each read is current. fs.lock held. */
+static void set_caching(const char *path, const struct node *n, struct fuse_file_info *fi)
+{
+	char id[160];
+
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (n->kind == NODE_CACHED) {
+		fi->direct_io = 0;
+		fi->keep_cache = 1; /* the entry's name carries its content id */
+	} else if (n->kind == NODE_DISK) {
+		fi->direct_io = 0;
+		cache_image_id(n->ver, id, sizeof(id));
+		fi->keep_cache = same_content_as_before(path, id);
+	}
+}
+
 static int nido_open(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = NULL;
@@ -373,13 +420,12 @@ static int nido_open(const char *path, struct fuse_file_info *fi)
 	rc = tree_resolve(path, &n);
 	if (rc == 0)
 		rc = open_node(&n, fi->flags, &h);
+	if (rc == 0)
+		set_caching(path, &n, fi);
 	pthread_rwlock_unlock(&fs.lock);
 	if (rc < 0)
 		return rc;
 	fi->fh = (uint64_t)(uintptr_t)h;
-	/* Generated and growing files bypass the page cache so every read is current. */
-	fi->direct_io = h->kind != HANDLE_IMAGE;
-	fi->keep_cache = 0;
 	return 0;
 }
 
@@ -457,12 +503,16 @@ static int nido_write(const char *path, const char *buf, size_t size, off_t off,
 		return vmfs_write_ctl(h, buf, size);
 	if (h->kind != HANDLE_EDIT)
 		return -EBADF;
+	if (h->rejected)
+		return h->rejected;
 	is_config = strcmp(strrchr(h->target, '/'), "/config") == 0;
 	rc = handle_write(h, buf, size, off, is_config ? CONFIG_MAX_FILE : SEED_USER_DATA_MAX);
-	if (rc >= 0 && is_config && check_config_lines(h) < 0) {
-		h->dirty = 0; /* nothing of a rejected edit is saved */
-		return -EINVAL;
-	}
+	if (rc >= 0 && is_config && check_config_lines(h) < 0)
+		rc = -EINVAL;
+	/* Nothing of a rejected edit is saved: after a write past the size
+	 * limit, the bytes before it would save a file cut short. */
+	if (rc < 0)
+		h->rejected = rc;
 	return rc;
 }
 
@@ -486,7 +536,7 @@ static int nido_flush(const char *path, struct fuse_file_info *fi)
 	int rc = 0;
 
 	(void)path;
-	if (h->kind != HANDLE_EDIT || !h->dirty)
+	if (h->kind != HANDLE_EDIT || !h->dirty || h->rejected)
 		return 0;
 	rc = h->vm[0] ? vmfs_release(h) : save_root_config(h);
 	h->dirty = 0;

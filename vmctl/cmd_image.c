@@ -64,7 +64,11 @@ static void print_registry(const struct catalog *cat, const char *registry, int 
 			const char *a = display_alias(v);
 
 			cat_version_tag(v, tag, sizeof(tag));
-			snprintf(alias, sizeof(alias), a ? "(%s)" : "", a);
+			/* Not one snprintf with an empty format, which clang -Wformat-zero-length rejects. */
+			if (a)
+				snprintf(alias, sizeof(alias), "(%s)", a);
+			else
+				alias[0] = '\0';
 			format_size(v->size, size, sizeof(size));
 			printf("  %-*s %-12s %8s\n", width, tag, alias, v->size ? size : "?");
 		}
