@@ -363,50 +363,20 @@ static int open_node(const struct node *n, int flags, struct handle **out)
 	}
 }
 
-#define SEEN_MAX 256
-
-/* The content id last opened at each catalog image path: the kernel may keep
- * its cached pages of a path only while the id stays the same (a catalog
- * update can point a path at another build). Guarded by seen_lock. */
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	char path[320];
-	char id[160];
-} seen[SEEN_MAX];
-
-static int same_content_as_before(const char *path, const char *id)
-{
-	int same = 0, slot = -1;
-
-	pthread_mutex_lock(&seen_lock);
-	for (int i = 0; i < SEEN_MAX && slot < 0; i++)
-		if (!seen[i].path[0] || strcmp(seen[i].path, path) == 0)
-			slot = i;
-	if (slot >= 0 && strlen(path) < sizeof(seen[slot].path)) {
-		same = strcmp(seen[slot].path, path) == 0 && strcmp(seen[slot].id, id) == 0;
-		snprintf(seen[slot].path, sizeof(seen[slot].path), "%s", path);
-		snprintf(seen[slot].id, sizeof(seen[slot].id), "%s", id);
-	}
-	pthread_mutex_unlock(&seen_lock);
-	return same;
-}
-
 /* Image bytes never change for a content id, so the kernel's page cache can
  * serve them across opens; every other file bypasses the page cache so that
  * each read is current. fs.lock held. */
-static void set_caching(const char *path, const struct node *n, struct fuse_file_info *fi)
+static void set_caching(const struct node *n, struct fuse_file_info *fi)
 {
-	char id[160];
-
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	if (n->kind == NODE_CACHED) {
 		fi->direct_io = 0;
 		fi->keep_cache = 1; /* the entry's name carries its content id */
 	} else if (n->kind == NODE_DISK) {
+		/* A catalog update can point this path at another build, so its
+		 * cached pages are dropped at each open. */
 		fi->direct_io = 0;
-		cache_image_id(n->ver, id, sizeof(id));
-		fi->keep_cache = same_content_as_before(path, id);
 	}
 }
 
@@ -421,7 +391,7 @@ static int nido_open(const char *path, struct fuse_file_info *fi)
 	if (rc == 0)
 		rc = open_node(&n, fi->flags, &h);
 	if (rc == 0)
-		set_caching(path, &n, fi);
+		set_caching(&n, fi);
 	pthread_rwlock_unlock(&fs.lock);
 	if (rc < 0)
 		return rc;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write catalogs for the benchmark, in the format of fetch/default-catalog.json.
 
-  catalog.py one  --out F --name N --version V --url U --file PATH --format raw|qcow2
-      one entry for a served file; its SHA-256 is read from PATH.sha256 when
+  catalog.py single --out F --name N --version V --url U --file PATH --format raw|qcow2
+      one entry for a served file. Its SHA-256 is read from PATH.sha256 when
       that exists (written once per run), else computed.
   catalog.py many --out F --entries 5000 --url-base U
       entries / 5 images with 5 versions each, two aliases on the newest
@@ -30,7 +30,7 @@ def document(images):
     return {"schema_version": "1", "updated_at": "2026-12-01T00:00:00Z", "images": images}
 
 
-def write_one(args):
+def write_single(args):
     entry = {"version": args.version, "aliases": [], "arch": "amd64", "url": args.url,
              "checksum_type": "sha256", "checksum": sha256_of(args.file),
              "size_bytes": os.path.getsize(args.file), "format": args.format}
@@ -66,17 +66,17 @@ def write_many(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
-    one = sub.add_parser("one")
+    single = sub.add_parser("single")
     for opt in ("--out", "--name", "--version", "--url", "--file"):
-        one.add_argument(opt, required=True)
-    one.add_argument("--format", choices=("raw", "qcow2"), required=True)
+        single.add_argument(opt, required=True)
+    single.add_argument("--format", choices=("raw", "qcow2"), required=True)
     many = sub.add_parser("many")
     many.add_argument("--out", required=True)
     many.add_argument("--entries", type=int, default=5000)
     many.add_argument("--url-base", required=True)
     args = parser.parse_args()
-    if args.mode == "one":
-        write_one(args)
+    if args.mode == "single":
+        write_single(args)
     else:
         write_many(args)
 

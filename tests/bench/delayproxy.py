@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP/1.1 proxy that holds each request for a fixed delay before passing it on.
+"""HTTP/1.1 proxy that delays each request by a fixed time before passing it on.
 
 The shaped link of the benchmark uses it in front of nginx, so that every
 response starts at least DELAY ms after its request, as with a distant server.

@@ -115,7 +115,7 @@ b_free_port() {
 }
 
 # b_start_nginx ROOT: serves ROOT and sets B_URL (the base URL clients use) and
-# B_NGINX_LOG (method, path, status, body bytes, range, request time). On the
+# B_NGINX_LOG (method, path, status, body bytes, range, request time, end time). On the
 # shaped link nginx runs in the server namespace behind the delaying proxy.
 b_start_nginx() {
 	local root=$1 conf="$B_TMP/nginx.conf" port
@@ -130,7 +130,7 @@ error_log $B_TMP/nginx-error.log;
 pid $B_TMP/nginx.pid;
 events { worker_connections 512; }
 http {
-    log_format bench '\$request_method \$uri \$status \$body_bytes_sent "\$http_range" \$request_time';
+    log_format bench '\$request_method \$uri \$status \$body_bytes_sent "\$http_range" \$request_time \$msec';
     access_log $B_NGINX_LOG bench;
     client_body_temp_path $B_TMP/nginx-tmp;
     proxy_temp_path $B_TMP/nginx-tmp;
@@ -162,7 +162,7 @@ CONF
 		B_PIDS+=($!)
 		B_URL="http://127.0.0.1:$port"
 	fi
-	# Any HTTP answer will do: the folder itself has no index.
+	# Any HTTP response will do, because the folder itself has no index.
 	b_wait_for "nginx" 10 b_in_client curl -s -o /dev/null -I "$B_URL/" || {
 		tail -5 "$B_TMP/nginx-error.log" >&2
 		return 1
@@ -174,10 +174,11 @@ b_nginx_bytes() {
 	awk -v p="$1" '$2 == p { s += $4 } END { printf "%d", s }' "$B_NGINX_LOG"
 }
 
-# b_new_home DIR: a nidofs state directory; VMs run restricted under TCG.
+# b_new_home DIR: a nidofs state directory; VMs run restricted under TCG and
+# are killed 1 s after the ACPI power-down when removed (they are discarded).
 b_new_home() {
 	mkdir -p "$1"
-	printf 'network = restricted\naccel = tcg\nstop_timeout = 3\nmemory = %s\ncpus = %s\n' \
+	printf 'network = restricted\naccel = tcg\nstop_timeout = 1\nmemory = %s\ncpus = %s\n' \
 		"${B_VM_MEMORY:-1024}" "${B_VM_CPUS:-1}" >"$1/config"
 }
 
@@ -205,9 +206,9 @@ b_umount() {
 }
 
 # b_mount_httpdirfs URL MOUNTPOINT CACHE_DIR: mounts one file with httpdirfs and
-# its disk cache; sets B_HTTPDIRFS_PID. httpdirfs 1.2.5 (Debian 12) judges
-# nginx 1.22 unable to serve ranges, although it answers them with 206, so
-# its range check is turned off with its own --no-range-check option.
+# its disk cache; sets B_HTTPDIRFS_PID. httpdirfs 1.2.5 (Debian 12) concludes
+# that nginx 1.22 cannot serve ranges, although nginx returns 206 to its range
+# request, so its range check is turned off with its own --no-range-check.
 b_mount_httpdirfs() {
 	local url=$1 mnt=$2 cache=$3
 	mkdir -p "$mnt" "$cache"
@@ -246,7 +247,7 @@ b_kill_vm_qemus() {
 # b_catalog OUT NAME VERSION URL FILE FORMAT: a catalog with one entry whose
 # checksum is read from FILE.sha256 (written once by `run`).
 b_catalog() {
-	python3 "$B_HERE/catalog.py" one --out "$1" --name "$2" --version "$3" --url "$4" \
+	python3 "$B_HERE/catalog.py" single --out "$1" --name "$2" --version "$3" --url "$4" \
 		--file "$5" --format "$6"
 }
 
@@ -276,4 +277,4 @@ b_curl_time() {
 	b_in_client curl -sf "${range[@]}" -o /dev/null -w '%{time_total}\n' "$1"
 }
 
-b_reps() { seq 1 "$BENCH_REPS"; }
+b_reps() { seq 1 "${1:-$BENCH_REPS}"; }

@@ -1,7 +1,7 @@
 # The shaped link: two network namespaces made by the benchmark, joined by a
-# veth pair whose both ends are held to 100 Mbit/s by tbf. The server side
-# runs nginx and the delaying proxy (delayproxy.py, 20 ms before each
-# response); the client side runs curl, nidofs, httpdirfs and the VMs' QEMU.
+# veth pair whose both ends are limited to 100 Mbit/s by tbf. The server side
+# runs nginx behind the delaying proxy (delayproxy.py, 20 ms before each
+# response). The client side runs curl, nidofs, httpdirfs and the VMs' QEMU.
 # Nothing on this link reaches the host's own interfaces.
 # shellcheck shell=bash
 

@@ -2,8 +2,8 @@
 # Cold sequential read of big.raw: curl to /dev/null, nidofs and httpdirfs,
 # each with an empty cache, BENCH_REPS times.
 # Usage: seqread.sh loopback|shaped
-# On the shaped link only the first BENCH_SHAPED_MIB MiB are read, to keep
-# the run short; at 100 Mbit/s the rate is steady after the first seconds.
+# On the shaped link only the first BENCH_SHAPED_MIB MiB are read, which keeps
+# the run short. At 100 Mbit/s the rate is steady after the first second.
 # On loopback the last repetition's nidofs state directory and httpdirfs
 # cache are kept in $BENCH_DIR/warm for warm.sh.
 set -u
@@ -41,10 +41,10 @@ for rep in $(b_reps); do
 	b_new_home "$home"
 	cold
 	b_mount_nidofs "$mnt" "$home" "$B_TMP/catalog.json" || exit 1
-	before=$(b_nginx_bytes /big.raw)
+	: >"$B_NGINX_LOG"
 	t=$(b_read_time "$mnt/catalog/big/1/disk.raw" "$mib") || { b_log "nidofs read failed"; exit 1; }
 	read -r requests fetched <<<"$(b_info_fetched "$mnt" big/1)"
-	served=$(($(b_nginx_bytes /big.raw) - before))
+	served=$(b_nginx_bytes /big.raw)
 	cpu=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' /proc/"$B_NIDOFS_PID"/stat)
 	hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/"$B_NIDOFS_PID"/status)
 	b_record cold_seq nidofs seconds "$t" bytes="$bytes" link="$LINK" rep="$rep" \
@@ -52,7 +52,6 @@ for rep in $(b_reps); do
 	b_log "cold_seq $LINK nidofs rep $rep: $t s, $requests requests, $fetched bytes fetched, cpu $cpu s"
 	awk '$2 == "/big.raw" { print $4 }' "$B_NGINX_LOG" | sort -n | uniq -c | sort -rn | head -3 |
 		awk -v r="$rep" -v l="$LINK" '{ printf "   request sizes (%s rep %s): %d x %d bytes\n", l, r, $1, $2 }' >&2
-	: >"$B_NGINX_LOG"
 	if [ "$LINK" = loopback ] && [ "$rep" = "$BENCH_REPS" ]; then
 		# Complete and verified before it is kept for the warm workloads.
 		b_wait_for "the checksum check" 120 grep -q 'complete, verified' "$mnt/catalog/big/1/info"
