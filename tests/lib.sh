@@ -217,3 +217,17 @@ write_catalog_raw() {
 
 now() { date +%s.%N; }
 elapsed_since() { python3 -c "import sys,time; print(int(time.time() - float(sys.argv[1])))" "$1"; }
+
+# serve_tiny_image [ALIAS...]: the tiny test image served by nginx from
+# $T_DIR/www as catalog entry tiny:1.0 in $T_DIR/catalog.json, booted by
+# mkdir (image = tiny:1.0). Reports not ok and ends the test on failure.
+serve_tiny_image() {
+	local image
+	image=$(tiny_image) || { not_ok "build the tiny test image"; t_done; }
+	mkdir -p "$T_DIR/www"
+	cp "$image" "$T_DIR/www/tiny.qcow2"
+	start_nginx "$T_DIR/www" || { not_ok "start nginx"; t_done; }
+	write_catalog "$T_DIR/catalog.json" tiny 1.0 "http://127.0.0.1:$NGINX_PORT/tiny.qcow2" \
+		"$T_DIR/www/tiny.qcow2" "$@"
+	echo "image = tiny:1.0" >>"$NIDO_HOME/config"
+}

@@ -3,12 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 t_setup
 
-image=$(tiny_image) || { not_ok "build the tiny test image"; t_done; }
-mkdir -p "$T_DIR/www"
-cp "$image" "$T_DIR/www/tiny.qcow2"
-start_nginx "$T_DIR/www" || { not_ok "start nginx"; t_done; }
-write_catalog "$T_DIR/catalog.json" tiny 1.0 "http://127.0.0.1:$NGINX_PORT/tiny.qcow2" "$T_DIR/www/tiny.qcow2"
-echo "image = tiny:1.0" >>"$NIDO_HOME/config"
+serve_tiny_image
 mnt="$T_DIR/mnt"
 mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || { not_ok "mount"; t_done; }
 mkdir "$mnt/vms/u1"
