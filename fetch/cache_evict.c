@@ -52,7 +52,7 @@ void cache_set_limits(struct cache *c, uint64_t max_bytes, uint64_t min_free,
 	__atomic_store_n(&c->usage, dir_usage(c->dir), __ATOMIC_RELAXED);
 }
 
-/* Removes an open entry from the list when nobody holds it; c->lock held. */
+/* Removes an open entry from the list when no reader or job holds a reference; c->lock held. */
 static int close_entry(struct cache *c, const char *id)
 {
 	struct cached_image **pp = &c->images;

@@ -1,5 +1,5 @@
 /* The block cache's fetch workers: a queue of block runs, each fetched with one
- * range request, retried with backoff, its bytes placed where the answer says. */
+ * range request, retried with backoff, its bytes placed at the offsets the response states. */
 #include "fetch/cache_int.h"
 
 #include <errno.h>
@@ -113,7 +113,7 @@ static int judge_full_answer(struct attempt *a, const struct http_validators *v)
 	return -ESTALE;
 }
 
-/* Decides at the first body byte whether the answer can be used; img->lock held. */
+/* Decides at the first body byte whether the response can be used; img->lock held. */
 static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
 {
 	struct cached_image *img = a->job->img;
@@ -145,8 +145,8 @@ static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
 	return 0;
 }
 
-/* Marks what an answer completed: its own bytes, joined to what earlier
- * answers of the job wrote when they touch (a short 206 and its rest). */
+/* Marks the blocks a response completed: its own bytes, joined to what earlier
+ * responses of the job wrote when they touch (a short 206 and its rest). */
 static void mark_answer(struct fetch_job *job, uint64_t ans_start, uint64_t offset, uint64_t end)
 {
 	uint64_t job_start = job->first * CACHE_BLOCK_SIZE;

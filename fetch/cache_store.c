@@ -147,13 +147,13 @@ static int load_map(struct cached_image *img)
 	return 0;
 }
 
-/* How the data file was found at open. */
+/* The state of the data file at open. */
 enum data_origin { DATA_PARTIAL, DATA_NEW, DATA_COMPLETE };
 
 /* Opens data. A final file that no meta vouches for (after a crash between
  * its rename and the meta, or one changed behind the daemon's back) is
  * renamed back and checked again as complete. A new data file, or one of the
- * wrong size, starts empty whatever the map says. */
+ * wrong size, starts empty whatever the map marks. */
 static int open_data(struct cached_image *img, enum data_origin *origin)
 {
 	char final[PATH_MAX], data[PATH_MAX];

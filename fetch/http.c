@@ -138,7 +138,7 @@ static void parse_header(struct transfer *t, const char *line, size_t len)
 	const char *value;
 	size_t vlen;
 
-	/* A new status line (after a redirect or 100) starts a new answer. */
+	/* A new status line (after a redirect or 100) starts a new response. */
 	if (len > 5 && strncasecmp(line, "HTTP/", 5) == 0) {
 		memset(&ans->v, 0, sizeof(ans->v));
 		t->range_seen = 0;

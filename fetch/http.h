@@ -1,5 +1,5 @@
-/* HTTP range requests with libcurl. Each answer's bytes are handed to a sink
- * at the file offsets the answer states (Content-Range for 206, 0 onwards for
+/* HTTP range requests with libcurl. Each response's bytes are handed to a sink
+ * at the file offsets the response states (Content-Range for 206, 0 onwards for
  * 200), never at the offsets that were asked for. */
 #ifndef NIDO_HTTP_H
 #define NIDO_HTTP_H

@@ -1,4 +1,4 @@
-/* Where the daemon's catalog comes from (-o catalog, <home>/catalog.json, or
+/* The source of the daemon's catalog (-o catalog, <home>/catalog.json, or
  * the installed default) and reloading it when its file changes. */
 #include "fs/fs.h"
 

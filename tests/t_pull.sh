@@ -1,4 +1,4 @@
-# `nido image pull`: resumes where the cache stands after being killed, shares
+# `nido image pull`: resumes from the cached blocks after being killed, shares
 # the cache with lazy reads through the mount, and stays quiet when its
 # output is not a terminal.
 source "$(dirname "$0")/lib.sh"

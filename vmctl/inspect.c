@@ -45,7 +45,7 @@ static const char *detect_format(const unsigned char *hdr, size_t len)
 	return NULL;
 }
 
-/* The checks libqcow answers: opens, not encrypted, no backing file. */
+/* Checks with libqcow that the image opens, is not encrypted and has no backing file. */
 static int check_with_libqcow(const char *path, char *err, size_t errlen)
 {
 	libqcow_file_t *file = NULL;
@@ -78,7 +78,7 @@ static int check_with_libqcow(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-/* What libqcow does not report: the external data file feature of version 3. */
+/* Checks the header fields libqcow does not report, such as the external data file feature of version 3. */
 static int check_qcow2_header(const unsigned char *hdr, size_t len, char *err, size_t errlen)
 {
 	uint32_t version = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];

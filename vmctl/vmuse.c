@@ -1,4 +1,4 @@
-/* Which cached images the VMs use; see vmuse.h. */
+/* The cached images that VMs use; see vmuse.h. */
 #include "vmctl/vmuse.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Which cached images the VMs use, read from each overlay's backing file name. */
+/* The cached images that VMs use, read from each overlay's backing file name. */
 #ifndef NIDO_VMUSE_H
 #define NIDO_VMUSE_H
 
