@@ -106,6 +106,8 @@ SAN_ENV     := ASAN_OPTIONS=$(SAN_COMMON):detect_leaks=1:abort_on_error=0 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizer/lsan.supp:print_suppressions=0
 
 check-asan:
+	$(Q)case "$(SAN_CC)" in *clang*) ;; *) echo "check-asan: clang not found;" \
+		"$(SAN_CC) writes UBSan reports to stderr only, so only failed tests show them" ;; esac
 	$(Q)rm -rf $(SAN_LOG_DIR) && mkdir -p $(SAN_LOG_DIR)
 	$(Q)$(SAN_ENV) $(MAKE) SANITIZE=address,undefined CC=$(SAN_CC) CFLAGS="$(SAN_CFLAGS)" check; \
 	status=$$?; \

@@ -132,10 +132,10 @@ wrong_type = "a field has the wrong type or size_bytes is out of range"
 bad_url = "invalid url: expected an http or https URL"
 bad_name = "entry rejected: missing or invalid name"
 
-# (name, change, expected message): change is ("version", entry) for one more
-# version of tiny, ("image", image) for one more image, ("alias", alias) for
-# one more alias of tiny:1.0, or ("description", text) and ("arch", text) for
-# the description of tiny and the arch of tiny:2.0.
+# (name, change, expected message). A change is ("version", entry) for one
+# more version of tiny, ("image", image) for one more image, or ("alias",
+# alias) for one more alias of tiny:1.0. ("description", text) sets the
+# description of tiny, and ("arch", text) the arch of tiny:2.0.
 cases = [
     ("version ..", ("version", entry("..")), f"tiny:..: entry rejected: {bad_version}"),
     ("version with a slash", ("version", entry("a/b")), f"tiny:a/b: entry rejected: {bad_version}"),
