@@ -186,19 +186,42 @@ void cache_put(struct cached_image *img)
 	pthread_mutex_unlock(&img->cache->lock);
 }
 
-/* Queues what [first, last] misses plus a readahead window when reads are
- * sequential; img->lock held. */
+/* Returns 1 when a read at off continues the current stream: the kernel sends
+ * the parts of one large read in parallel, so they may arrive out of order. */
+static int in_stream(const struct cached_image *img, uint64_t off)
+{
+	return img->ra_next != 0 && off + CACHE_READAHEAD_SLACK >= img->ra_next &&
+	       off <= img->ra_next + CACHE_READAHEAD_SLACK;
+}
+
+/* Queues what [first, last] misses, first in line. For a reader that has read
+ * CACHE_READAHEAD_START blocks in order, it also keeps as many blocks again
+ * (at most CACHE_READAHEAD_MAX) queued beyond them, behind the reads others
+ * wait for, topped up in runs of at least half that window so that requests
+ * stay large; img->lock held. */
 static void queue_with_readahead(struct cached_image *img, uint64_t off, size_t size,
 				 uint64_t first, uint64_t last)
 {
-	if (off == img->ra_next && off != 0)
-		img->ra_window = img->ra_window ? img->ra_window * 2 : 4;
-	else if (off != img->ra_next)
-		img->ra_window = 0;
-	if (img->ra_window > CACHE_READAHEAD_MAX)
-		img->ra_window = CACHE_READAHEAD_MAX;
-	img->ra_next = off + size;
-	cache_queue_missing(img, first, last + img->ra_window);
+	uint64_t window, from;
+
+	if (!in_stream(img, off)) {
+		img->ra_run = img->ra_ahead = 0;
+		img->ra_next = off + size;
+	} else if (off + size > img->ra_next) {
+		img->ra_run += off + size - img->ra_next;
+		img->ra_next = off + size;
+	}
+	cache_queue_missing(img, first, last, 1);
+	window = img->ra_run / CACHE_BLOCK_SIZE;
+	if (window < CACHE_READAHEAD_START)
+		return;
+	if (window > CACHE_READAHEAD_MAX)
+		window = CACHE_READAHEAD_MAX;
+	from = img->ra_ahead > last + 1 ? img->ra_ahead : last + 1;
+	if (from > last + window / 2)
+		return;
+	cache_queue_missing(img, from, last + window, 0);
+	img->ra_ahead = last + window + 1;
 }
 
 static int blocks_present(const struct cached_image *img, uint64_t first, uint64_t last, int *failed)
@@ -227,7 +250,7 @@ static int wait_blocks(struct cached_image *img, uint64_t off, size_t size, uint
 		if (missing && img->fail_gen != gen)
 			return -EIO;
 		if (missing)
-			cache_queue_missing(img, first, last); /* discarded meanwhile */
+			cache_queue_missing(img, first, last, 1); /* discarded meanwhile */
 		if (pthread_cond_timedwait(&img->cond, &img->lock, &deadline) == ETIMEDOUT) {
 			cache_set_error(img, "offset %" PRIu64 ": no data after %d s", off, READ_WAIT_MAX_S);
 			return -EIO;

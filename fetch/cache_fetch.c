@@ -26,7 +26,22 @@ struct attempt {
 	char err[256];
 };
 
-void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last)
+/* Puts a job at the end of the queue, or, when a reader waits for it, after
+ * the other such jobs and before all readahead; c->lock held. */
+static void enqueue(struct cache *c, struct fetch_job *job, int urgent)
+{
+	struct fetch_job **at = urgent ? (c->urgent_tail ? &c->urgent_tail->next : &c->jobs)
+				       : (c->jobs_tail ? &c->jobs_tail->next : &c->jobs);
+
+	job->next = *at;
+	*at = job;
+	if (!job->next)
+		c->jobs_tail = job;
+	if (urgent)
+		c->urgent_tail = job;
+}
+
+void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last, int urgent)
 {
 	struct cache *c = img->cache;
 	uint64_t i = first;
@@ -56,11 +71,7 @@ void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last
 		job->done_to = i * CACHE_BLOCK_SIZE;
 		pthread_mutex_lock(&c->lock);
 		img->refs++;
-		if (c->jobs_tail)
-			c->jobs_tail->next = job;
-		else
-			c->jobs = job;
-		c->jobs_tail = job;
+		enqueue(c, job, urgent);
 		pthread_cond_signal(&c->job_cond);
 		pthread_mutex_unlock(&c->lock);
 		i += n;
@@ -367,6 +378,8 @@ static void *worker_main(void *arg)
 		c->jobs = job->next;
 		if (!c->jobs)
 			c->jobs_tail = NULL;
+		if (c->urgent_tail == job)
+			c->urgent_tail = NULL;
 		pthread_mutex_unlock(&c->lock);
 
 		if (conn)

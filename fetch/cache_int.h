@@ -12,7 +12,9 @@
 
 #define CACHE_WORKERS 4
 #define CACHE_JOB_BLOCKS 64		/* at most 4 MiB per request */
-#define CACHE_READAHEAD_MAX 256		/* blocks: 16 MiB */
+#define CACHE_READAHEAD_MAX 64		/* blocks: 4 MiB */
+#define CACHE_READAHEAD_START 8	/* blocks read in order before readahead starts */
+#define CACHE_READAHEAD_SLACK (512u * 1024) /* bytes a read may jump and stay in order */
 #define CACHE_ATTEMPTS 5
 #define CACHE_STALL_ATTEMPTS 2
 
@@ -44,7 +46,8 @@ struct cached_image {
 	uint64_t epoch;			/* bumped when the blocks are discarded */
 	uint64_t fail_gen;		/* bumped when a fetch gives up */
 	int whole_job;			/* a job streams the whole file (no range support) */
-	uint64_t ra_next, ra_window;	/* sequential read detection */
+	uint64_t ra_next, ra_run;	/* sequential read detection: end, bytes in order */
+	uint64_t ra_ahead;		/* first block past the readahead queued */
 	int final;			/* the file has its final name (disk.*) */
 	int verified, verifying, verify_failures;
 	uint64_t requests, fetched;
@@ -59,6 +62,7 @@ struct cache {
 	pthread_cond_t job_cond;
 	struct cached_image *images;
 	struct fetch_job *jobs, *jobs_tail;
+	struct fetch_job *urgent_tail;	/* last job a reader waits for; they come first */
 	int stopping;
 	pthread_t workers[CACHE_WORKERS];
 	pthread_t flusher;
@@ -80,7 +84,7 @@ int cache_make_room(struct cache *c, const struct cached_image *img, uint64_t ne
 int cache_start_workers(struct cache *c);
 void cache_stop_workers(struct cache *c);
 /* Queues runs of missing blocks in [first, last]; img->lock held. */
-void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last);
+void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last, int urgent);
 
 /* cache_store.c */
 int store_open(struct cached_image *img, const struct cat_version *v, char *err, size_t errlen);

@@ -18,6 +18,8 @@
 #include "fetch/catalog.h"
 #include "fetch/config.h"
 
+struct fuse;
+
 struct fs_state {
 	char home[PATH_MAX];		/* state directory, absolute */
 	char mountpoint[PATH_MAX];	/* absolute */
@@ -32,7 +34,11 @@ struct fs_state {
 	uid_t uid;
 	gid_t gid;
 	time_t started;
+	struct fuse *fuse;		/* set once mounted, for invalidations */
 };
+
+/* Seconds the kernel may keep names and attributes without asking. */
+#define FS_CACHE_TIMEOUT 1.0
 
 extern struct fs_state fs;
 

@@ -599,13 +599,20 @@ static int nido_unlink(const char *path)
 	return n.kind == NODE_VM_FILE ? 0 : -EPERM;
 }
 
+/* Names and attributes stay valid in the kernel for FS_CACHE_TIMEOUT seconds,
+ * which spares a request per path component and per read; a catalog reload
+ * invalidates what it changes (fs_catalog_refresh). New names show at once
+ * (no negative caching). Page-cache validity is decided at open (keep_cache),
+ * so reads do not ask for attributes again (no auto_inval_data). */
 static void *nido_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->use_ino = 0;
-	cfg->attr_timeout = 0;
-	cfg->entry_timeout = 0;
+	cfg->attr_timeout = FS_CACHE_TIMEOUT;
+	cfg->entry_timeout = FS_CACHE_TIMEOUT;
 	cfg->negative_timeout = 0;
 	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	fs.fuse = fuse_get_context()->fuse;
 	if (fs_start_workers() < 0)
 		log_error("cannot start the fetch workers");
 	return NULL;
