@@ -293,6 +293,7 @@ void cache_image_info(struct cached_image *img, struct cache_info *info)
 		info->cached = img->size;
 	info->complete = img->present == img->nblocks;
 	info->verified = img->verified;
+	info->final = img->final;
 	info->requests = img->requests;
 	info->fetched = img->fetched;
 	if (img->verified)

@@ -31,6 +31,7 @@ struct cache_info {
 	uint64_t cached;		/* bytes of blocks present */
 	int complete;			/* every block present */
 	int verified;			/* checksum matched (or: no checksum to check) */
+	int final;			/* complete and given its final name: bytes fixed */
 	uint64_t requests, fetched;	/* HTTP requests made and body bytes received */
 	char state[64];			/* "partial", "verifying", "verified", ... */
 	char last_error[512];
@@ -85,5 +86,11 @@ void cache_set_limits(struct cache *c, uint64_t max_bytes, uint64_t min_free,
 
 /* Removes one entry; -EBUSY when a VM uses it or it is open, with the cause in err. */
 int cache_evict(struct cache *c, const char *id, char *err, size_t errlen);
+
+/* Sets the function called with an entry's id when its cached bytes are
+ * discarded or evicted, so that copies of them elsewhere (the kernel's page
+ * cache) can be dropped. It is called with cache locks held: it must not
+ * block or call into the cache. NULL removes it. */
+void cache_set_change_hook(struct cache *c, void (*changed)(const char *id, void *arg), void *arg);
 
 #endif

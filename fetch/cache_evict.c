@@ -53,6 +53,22 @@ void cache_set_limits(struct cache *c, uint64_t max_bytes, uint64_t min_free,
 }
 
 /* Removes an open entry from the list when no reader or job holds a reference; c->lock held. */
+void cache_set_change_hook(struct cache *c, void (*changed)(const char *id, void *arg), void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->changed = changed;
+	c->changed_arg = arg;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_changed(struct cache *c, const char *id)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->changed)
+		c->changed(id, c->changed_arg);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static int close_entry(struct cache *c, const char *id)
 {
 	struct cached_image **pp = &c->images;
@@ -102,6 +118,7 @@ int cache_evict(struct cache *c, const char *id, char *err, size_t errlen)
 	}
 	__atomic_sub_fetch(&c->usage, freed < c->usage ? freed : c->usage, __ATOMIC_RELAXED);
 	log_info("cache: evicted %s (%" PRIu64 " bytes)", id, freed);
+	cache_changed(c, id);
 	return 0;
 }
 

@@ -71,6 +71,8 @@ struct cache {
 	uint64_t max_bytes, min_free;	/* guarded by lock; 0: no limit */
 	int (*in_use)(const char *id, void *arg);	/* guarded by lock */
 	void *in_use_arg;
+	void (*changed)(const char *id, void *arg);	/* guarded by lock */
+	void *changed_arg;
 	uint64_t usage;			/* bytes on disk; atomic */
 };
 
@@ -84,6 +86,9 @@ int cache_make_room(struct cache *c, const struct cached_image *img, uint64_t ne
 int cache_start_workers(struct cache *c);
 void cache_stop_workers(struct cache *c);
 /* Queues runs of missing blocks in [first, last]; img->lock held. */
+/* cache_evict.c: calls the change hook for id; takes c->lock. */
+void cache_changed(struct cache *c, const char *id);
+
 void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last, int urgent);
 
 /* cache_store.c */

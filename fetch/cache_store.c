@@ -351,5 +351,6 @@ void store_discard(struct cached_image *img, const char *why)
 		log_warn("%s: cannot reset the cache file", img->tag);
 	memset(&img->val, 0, sizeof(img->val));
 	store_save_meta(img);
+	cache_changed(img->cache, img->id);
 	pthread_cond_broadcast(&img->cond);
 }

@@ -2,8 +2,6 @@
  * the installed default) and reloading it when its file changes. */
 #include "fs/fs.h"
 
-#include <fuse.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 #include "fetch/files.h"
 #include "fetch/http.h"
 #include "fetch/log.h"
+#include "fs/inval.h"
 
 void fs_config_path(char *buf, size_t len)
 {
@@ -65,46 +64,6 @@ static void log_problems(const struct catalog *cat)
 		log_warnx("catalog %s: %s", cat->source, cat->problems[i]);
 }
 
-/* Invalidates /catalog followed by up to three components (NULL ends them). */
-static void invalidate(const char *a, const char *b, const char *c)
-{
-	const char *parts[] = { a, b, c };
-	char path[PATH_MAX] = "/catalog";
-	size_t len = strlen(path);
-
-	for (size_t i = 0; i < 3 && parts[i]; i++) {
-		int n = snprintf(path + len, sizeof(path) - len, "/%s", parts[i]);
-
-		if (n < 0 || (size_t)n >= sizeof(path) - len)
-			return;
-		len += (size_t)n;
-	}
-	fuse_invalidate_path(fs.fuse, path); /* ENOENT: the kernel holds nothing */
-}
-
-/* Drops what the kernel holds about the old catalog's paths, so that sizes
- * and names from before a reload do not outlive it (FS_CACHE_TIMEOUT). */
-static void invalidate_catalog(const struct catalog *old)
-{
-	if (!fs.fuse)
-		return;
-	invalidate(NULL, NULL, NULL);
-	for (size_t i = 0; i < old->nimages; i++) {
-		const struct cat_image *img = &old->images[i];
-
-		invalidate(img->name, NULL, NULL);
-		for (size_t j = 0; j < img->naliases; j++)
-			invalidate(img->name, img->aliases[j].name, NULL);
-		for (size_t j = 0; j < img->nversions; j++) {
-			const struct cat_version *v = &img->versions[j];
-
-			invalidate(img->name, v->version, NULL);
-			invalidate(img->name, v->version, cat_version_disk_name(v));
-			invalidate(img->name, v->version, "info");
-		}
-	}
-}
-
 int fs_catalog_refresh(int force)
 {
 	char path[PATH_MAX], err[1024];
@@ -138,7 +97,7 @@ int fs_catalog_refresh(int force)
 	pthread_rwlock_unlock(&fs.lock);
 	if (old) {
 		log_info("catalog reloaded from %s", cat->source);
-		invalidate_catalog(old);
+		inval_catalog(old);
 	}
 	catalog_free(old);
 	return 0;

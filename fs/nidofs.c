@@ -14,6 +14,7 @@
 #include "fetch/http.h"
 #include "fetch/log.h"
 #include "fs/fs.h"
+#include "fs/inval.h"
 #include "fs/ops.h"
 #include "fs/watch.h"
 #include "vmctl/vm.h"
@@ -152,6 +153,8 @@ int fs_start_workers(void)
 		return rc;
 	}
 	cache_set_limits(fs.cache, cfg.cache_max, cfg.cache_min_free, image_in_use, NULL);
+	if (inval_start() == 0)
+		cache_set_change_hook(fs.cache, inval_image_changed, NULL);
 	if (watch_start() < 0)
 		log_warnx("cannot start the readiness watcher; vms/*/ready will not appear");
 	record_mount();
@@ -252,6 +255,8 @@ int main(int argc, char *argv[])
 	forget_mount();
 	warn_orphaned_vms();
 	watch_stop();
+	cache_set_change_hook(fs.cache, NULL, NULL);
+	inval_stop();
 	cache_close(fs.cache);
 out:
 	/* Every exit frees what the option parser allocated, so that

@@ -363,21 +363,31 @@ static int open_node(const struct node *n, int flags, struct handle **out)
 	}
 }
 
-/* Image bytes never change for a content id, so the kernel's page cache can
- * serve them across opens; every other file bypasses the page cache so that
- * each read is current. fs.lock held. */
-static void set_caching(const struct node *n, struct fuse_file_info *fi)
+/* Returns 1 when the bytes behind h can no longer change: a complete image
+ * with its final name (checked against its checksum where it has one). */
+static int bytes_fixed(const struct handle *h)
 {
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	if (n->kind == NODE_CACHED) {
-		fi->direct_io = 0;
-		fi->keep_cache = 1; /* the entry's name carries its content id */
-	} else if (n->kind == NODE_DISK) {
-		/* A catalog update can point this path at another build, so its
-		 * cached pages are dropped at each open. */
-		fi->direct_io = 0;
-	}
+	struct cache_info info;
+
+	if (h->kind == HANDLE_FD)
+		return 1;
+	if (h->kind != HANDLE_IMAGE)
+		return 0;
+	cache_image_info(h->img, &info);
+	return info.final;
+}
+
+/* Image files use the page cache; it is kept across opens once their bytes
+ * are fixed (a discard or eviction after that, or a catalog reload that
+ * points a path at another image, drops it: see inval.c), and dropped at each
+ * open before, so that a new open never mixes bytes from before a change of
+ * the remote file. Every other file bypasses the page cache. */
+static void set_caching(const struct node *n, const struct handle *h, struct fuse_file_info *fi)
+{
+	int image = n->kind == NODE_CACHED || n->kind == NODE_DISK;
+
+	fi->direct_io = !image;
+	fi->keep_cache = image && bytes_fixed(h);
 }
 
 static int nido_open(const char *path, struct fuse_file_info *fi)
@@ -391,7 +401,7 @@ static int nido_open(const char *path, struct fuse_file_info *fi)
 	if (rc == 0)
 		rc = open_node(&n, fi->flags, &h);
 	if (rc == 0)
-		set_caching(&n, fi);
+		set_caching(&n, h, fi);
 	pthread_rwlock_unlock(&fs.lock);
 	if (rc < 0)
 		return rc;

@@ -44,7 +44,6 @@ head -c $((16 * 1048576 + 777)) /dev/urandom >"$T_DIR/new.raw"
 cp "$T_DIR/new.raw" "$T_DIR/www/disk.raw.tmp"
 touch -d '+1 hour' "$T_DIR/www/disk.raw.tmp"
 mv "$T_DIR/www/disk.raw.tmp" "$T_DIR/www/disk.raw"
-sync; echo 3 >/proc/sys/vm/drop_caches
 cat "$disk" >"$T_DIR/read.raw" 2>/dev/null
 if cmp -s "$T_DIR/read.raw" "$T_DIR/orig.raw"; then
 	not_ok "replaced file: old bytes served after the change"
@@ -79,7 +78,31 @@ fetched=$(awk '$4 == 206 || $4 == 200 { sum += $5 } END { print sum + 0 }' "$FAU
 check "32 concurrent readers: every byte fetched once ($fetched bytes)" test "$fetched" -eq "$(stat -c %s "$T_DIR/orig.raw")"
 umount_nidofs "$mnt"
 
-# 4. A full cache file system: a clear error, no damage, recovery once space is back.
+# 4. The kernel keeps a verified image's pages across opens, and a catalog
+# reload that points the same path at another verified image drops them: the
+# next read shows the new image only.
+rm -rf "$NIDO_HOME/images"
+head -c $((16 * 1048576 + 777)) /dev/urandom >"$T_DIR/www/other.raw" # the same size: a size change alone would drop pages
+point_blob_at() {
+	write_catalog_raw "$T_DIR/catalog.new" blob 1 "http://127.0.0.1:$FAULT_PORT/$1" "$T_DIR/www/$1"
+	mv "$T_DIR/catalog.new" "$T_DIR/catalog.json"
+	sleep 1.1 # the daemon looks at the catalog file at most once a second
+	ls "$mnt/catalog/blob" >/dev/null
+}
+point_blob_at other.raw
+mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json"
+cat "$disk" >/dev/null
+t_wait_for "other.raw verified" 20 grep -q 'verified' "$mnt/catalog/blob/1/info"
+point_blob_at disk.raw
+cat "$disk" >/dev/null
+t_wait_for "disk.raw verified" 20 grep -q 'verified' "$mnt/catalog/blob/1/info"
+check "reload: the path reads the image it now names" cmp "$disk" "$T_DIR/orig.raw"
+point_blob_at other.raw
+check "reload: a verified image's kept pages do not outlive a reload" cmp "$disk" "$T_DIR/www/other.raw"
+umount_nidofs "$mnt"
+point_blob_at disk.raw
+
+# 5. A full cache file system: a clear error, no damage, recovery once space is back.
 # Blocks marked in the map before the disk fills must keep their bytes.
 durable_blocks_right() {
 	python3 - "$NIDO_HOME"/images/*/map "$NIDO_HOME"/images/*/data "$T_DIR/orig.raw" <<'PY'
