@@ -56,6 +56,8 @@ static void test_spawn(void)
 	const char *slow[] = { "sleep", "5", NULL };
 	const char *noisy[] = { "sh", "-c", "echo first >&2; echo last words >&2; exit 3", NULL };
 	char err[256], out[256];
+	int status = -1;
+	pid_t pid;
 
 	CHECK("spawn true succeeds", spawn_run(ok, -1, -1, 5000, err, sizeof(err)) == 0);
 	CHECK("spawn false fails", spawn_run(fails, -1, -1, 5000, err, sizeof(err)) == -EIO);
@@ -68,6 +70,16 @@ static void test_spawn(void)
 	CHECK("spawn quotes the last stderr lines", strcmp(err, "sh: exit status 3: first; last words") == 0);
 	CHECK("find program in PATH", spawn_find_program("sh", out, sizeof(out)) == 0);
 	CHECK("found program path is absolute", out[0] == '/');
+
+	/* A child that has exited before the wait starts is a zombie, so its
+	 * pidfd is readable at once. */
+	CHECK("spawn start false", spawn_start(fails, -1, -1, &pid) == 0);
+	usleep(200000);
+	CHECK("wait for an exited child", spawn_wait(pid, 5000, &status) == 0);
+	CHECK("exited child reaped normally", WIFEXITED(status));
+	CHECK("exited child status 1", WEXITSTATUS(status) == 1);
+	CHECK("exited child already reaped", waitpid(pid, NULL, WNOHANG) == -1);
+	CHECK("exited child no longer ours", errno == ECHILD);
 }
 
 static void test_spawn_descriptors(void)
