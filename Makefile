@@ -13,7 +13,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/user
 VERSION := 0.1.0
 
 CC      ?= cc
-PKGS    := fuse3 libcurl libcjson libqcow libcrypto libzstd liblzma libarchive
+PKGS    := fuse3 libcurl libcjson libqcow libcrypto libzstd liblzma libarchive libisofs-1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "vmctl/qmp.h"
 #include "vmctl/spawn.h"
 #include "vmctl/verdict.h"
+#include "vmctl/vmproc.h"
 
 #define PROBE_CONNECT_MS 10000	/* for QEMU to open its QMP socket */
 #define PROBE_RUN_MS 1000	/* for SeaBIOS to run under KVM before the status query */
@@ -27,6 +29,7 @@ struct probe {
 	char dir[64];
 	char sock[128];
 	int err_fd;		/* QEMU's stderr, a memfd */
+	int pidfd;		/* readable once QEMU exits, or -1 where pidfd_open failed */
 	pid_t pid;		/* 0 once reaped */
 	int status;		/* wait status once reaped */
 };
@@ -37,6 +40,18 @@ static int probe_exited(struct probe *p)
 	if (p->pid > 0 && waitpid(p->pid, &p->status, WNOHANG) == p->pid)
 		p->pid = 0;
 	return p->pid == 0;
+}
+
+/* Sleeps for ms, or less when the probe QEMU exits first. A QEMU that
+ * cannot run KVM guests exits early (about 30 ms after the start on a host
+ * whose KVM rejects an MSR write), so waking on its exit gives the verdict
+ * sooner than a fixed sleep. */
+static void probe_pause(struct probe *p, int ms)
+{
+	if (p->pidfd >= 0)
+		vmproc_wait_exit(p->pidfd, ms);
+	else
+		sleep_ms(ms);
 }
 
 static void describe_exit(struct probe *p, char *reason, size_t len)
@@ -65,7 +80,10 @@ static int probe_start(struct probe *p, const char *qemu)
 	p->err_fd = memfd_create("nido-kvm-probe", MFD_CLOEXEC);
 	if (p->err_fd < 0)
 		return -errno;
-	return spawn_start(argv, -1, p->err_fd, &p->pid);
+	rc = spawn_start(argv, -1, p->err_fd, &p->pid);
+	if (rc == 0)
+		p->pidfd = pidfd_open(p->pid, 0);
+	return rc;
 }
 
 /* Connects to the probe's QMP socket, retrying until QEMU has created it.
@@ -80,7 +98,7 @@ static int probe_connect(struct probe *p, struct qmp_conn *conn)
 			return 1;
 		if (qmp_connect(conn, p->sock, 500, err, sizeof(err)) == 0)
 			return 0;
-		sleep_ms(50);
+		probe_pause(p, 50);
 	}
 	return -ETIMEDOUT;
 }
@@ -93,7 +111,7 @@ static int probe_exited_within(struct probe *p, int timeout_ms)
 	while (!probe_exited(p)) {
 		if (ms_left(deadline) == 0)
 			return 0;
-		sleep_ms(20);
+		probe_pause(p, ms_left(deadline) < 20 ? ms_left(deadline) : 20);
 	}
 	return 1;
 }
@@ -162,6 +180,9 @@ static void probe_cleanup(struct probe *p)
 	if (p->err_fd >= 0)
 		close(p->err_fd);
 	p->err_fd = -1;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
 	unlink(p->sock);
 	rmdir(p->dir);
 }
@@ -170,7 +191,7 @@ static void probe_cleanup(struct probe *p)
  * under /tmp because sun_path is short. */
 static int probe_kvm(const char *qemu, char *reason, size_t len)
 {
-	struct probe p = { .err_fd = -1 };
+	struct probe p = { .err_fd = -1, .pidfd = -1 };
 	int rc;
 
 	snprintf(p.dir, sizeof(p.dir), "/tmp/nido-kvm-XXXXXX");

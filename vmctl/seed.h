@@ -50,8 +50,9 @@ int seed_user_data(const char *user, const char *public_key, const char *user_da
 		   size_t user_data_len, char **out, size_t *outlen);
 
 /* Writes user-data and meta-data into <vmdir>/seed/ and builds
- * <vmdir>/seed.iso from them with xorriso. Returns 0 or -errno with the
- * cause in err. */
+ * <vmdir>/seed.iso from the same bytes with libisofs (see seed_iso.h),
+ * written to a temporary file and renamed into place. Returns 0 or -errno
+ * with the cause in err. */
 int seed_write_iso(const char *vmdir, const char *user_data, size_t user_data_len,
 		   const char *meta_data, char *err, size_t errlen);
 

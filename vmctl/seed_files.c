@@ -1,4 +1,4 @@
-/* The files of the NoCloud seed: <vmdir>/seed/, seed.iso built with xorriso,
+/* The files of the NoCloud seed: <vmdir>/seed/, seed.iso built with libisofs,
  * the meta-data link and the user-data copy; see seed.h. */
 #include "vmctl/seed.h"
 
@@ -11,9 +11,7 @@
 #include <unistd.h>
 
 #include "fetch/files.h"
-#include "vmctl/spawn.h"
-
-#define XORRISO_TIMEOUT_MS 60000
+#include "vmctl/seed_iso.h"
 
 static int write_seed_dir(const char *dir, const char *user_data, size_t user_data_len,
 			  const char *meta_data, char *err, size_t errlen)
@@ -41,9 +39,13 @@ static int write_seed_dir(const char *dir, const char *user_data, size_t user_da
 int seed_write_iso(const char *vmdir, const char *user_data, size_t user_data_len,
 		   const char *meta_data, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], iso[PATH_MAX], tmp[PATH_MAX + 8], why[512];
-	const char *argv[] = { "xorriso", "-as", "mkisofs", "-V", "cidata", "-J", "-R",
-			       "-o", tmp, dir, NULL };
+	const struct seed_iso_file files[] = {
+		{ "user-data", user_data, user_data_len },
+		{ "meta-data", meta_data, strlen(meta_data) },
+	};
+	char dir[PATH_MAX], iso[PATH_MAX], why[512];
+	size_t len = 0;
+	void *image = NULL;
 	int rc;
 
 	if (path_join(dir, sizeof(dir), vmdir, "seed") < 0 ||
@@ -51,21 +53,18 @@ int seed_write_iso(const char *vmdir, const char *user_data, size_t user_data_le
 		snprintf(err, errlen, "%s: path too long for the seed", vmdir);
 		return -ENAMETOOLONG;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", iso);
 	rc = write_seed_dir(dir, user_data, user_data_len, meta_data, err, errlen);
 	if (rc < 0)
 		return rc;
-	unlink(tmp);
-	rc = spawn_run(argv, -1, -1, XORRISO_TIMEOUT_MS, why, sizeof(why));
-	if (rc == 0 && rename(tmp, iso) < 0) {
-		rc = -errno;
-		snprintf(why, sizeof(why), "rename %s: %s", tmp, strerror(-rc));
+	rc = seed_iso_build(files, sizeof(files) / sizeof(files[0]), &image, &len, why, sizeof(why));
+	if (rc == 0) {
+		rc = write_file_atomic(iso, image, len, 0600);
+		if (rc < 0)
+			snprintf(why, sizeof(why), "cannot write it: %s", strerror(-rc));
 	}
-	if (rc < 0) {
-		snprintf(err, errlen, "seed %s: cannot build the ISO: %s%s", iso, why,
-			 rc == -ENOENT ? "; install the xorriso package" : "");
-		unlink(tmp);
-	}
+	free(image);
+	if (rc < 0)
+		snprintf(err, errlen, "seed %s: cannot build the ISO: %s", iso, why);
 	return rc;
 }
 

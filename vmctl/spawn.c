@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "vmctl/deadline.h"
+#include "vmctl/vmproc.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 #define TAIL_BYTES 4096
@@ -150,7 +152,33 @@ int spawn_start(const char *const argv[], int out_fd, int err_fd, pid_t *pid)
 	return 0;
 }
 
-int spawn_wait(pid_t pid, int timeout_ms, int *status)
+/* Reaps pid, which has exited or been killed. */
+static void reap(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Waits for pid by polling a pidfd, which becomes readable the moment the
+ * child exits. Returns 0 once it has exited (not yet reaped), -ETIMEDOUT, or
+ * another -errno, such as -ENOSYS where pidfd_open is missing (Linux before
+ * 5.3, and valgrind 3.19). */
+static int wait_with_pidfd(pid_t pid, int timeout_ms)
+{
+	int pidfd = pidfd_open(pid, 0);
+	int rc;
+
+	if (pidfd < 0)
+		return -errno;
+	rc = vmproc_wait_exit(pidfd, timeout_ms);
+	close(pidfd);
+	return rc;
+}
+
+/* Waits for pid with waitpid(WNOHANG) and sleeps of 1 to 8 ms, for systems
+ * without pidfd_open. Returns 0 with *status set once it has exited and been
+ * reaped, -ETIMEDOUT or -errno. */
+static int wait_by_polling(pid_t pid, int timeout_ms, int *status)
 {
 	int64_t deadline = monotonic_ms() + timeout_ms;
 	int step = 1;
@@ -163,14 +191,30 @@ int spawn_wait(pid_t pid, int timeout_ms, int *status)
 		if (done < 0 && errno != EINTR)
 			return -errno;
 		if (ms_left(deadline) == 0)
-			break;
+			return -ETIMEDOUT;
 		sleep_ms(step < ms_left(deadline) ? step : ms_left(deadline));
-		if (step < 50)
+		if (step < 8)
 			step *= 2;
 	}
+}
+
+int spawn_wait(pid_t pid, int timeout_ms, int *status)
+{
+	int64_t deadline = monotonic_ms() + timeout_ms;
+	int rc = wait_with_pidfd(pid, timeout_ms);
+
+	if (rc == 0) {
+		reap(pid, status);
+		return 0;
+	}
+	/* Without a pidfd (-ENOSYS, or -EMFILE when out of descriptors) the
+	 * wait goes on by polling until the same deadline. */
+	if (rc != -ETIMEDOUT)
+		rc = wait_by_polling(pid, ms_left(deadline), status);
+	if (rc != -ETIMEDOUT)
+		return rc;
 	kill(pid, SIGKILL);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
+	reap(pid, status);
 	return -ETIMEDOUT;
 }
 

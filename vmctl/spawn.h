@@ -20,9 +20,10 @@ int spawn_find_program(const char *name, char *buf, size_t len);
  * failed fork or exec. The caller reaps the child (spawn_wait). */
 int spawn_start(const char *const argv[], int out_fd, int err_fd, pid_t *pid);
 
-/* Waits up to timeout_ms for the child pid to exit and stores its wait status
- * in *status. On timeout kills it with SIGKILL, reaps it and returns
- * -ETIMEDOUT. */
+/* Waits up to timeout_ms for the child pid to exit, reaps it and stores its
+ * wait status in *status. A pidfd ends the wait as soon as the child exits.
+ * Where pidfd_open fails, it checks every 8 ms at most. On timeout
+ * kills the child with SIGKILL, reaps it and returns -ETIMEDOUT. */
 int spawn_wait(pid_t pid, int timeout_ms, int *status);
 
 /* Runs argv and waits up to timeout_ms for it to exit. stdout goes to out_fd

@@ -23,7 +23,7 @@
  * Under <home> the part also keeps ports.lock, kvm-verdict, sandbox-verdict
  * and, when the user has no SSH key, id_ed25519 and id_ed25519.pub.
  *
- * Needs qemu-system-x86_64, qemu-img, xorriso and ssh-keygen in PATH, and
+ * Needs qemu-system-x86_64, qemu-img and ssh-keygen in PATH, and
  * Linux 5.9 or later (close_range, pidfd). */
 #ifndef NIDO_VM_H
 #define NIDO_VM_H

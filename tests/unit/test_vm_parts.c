@@ -26,6 +26,7 @@
 #include "vmctl/ports.h"
 #include "vmctl/qmp.h"
 #include "vmctl/seed.h"
+#include "vmctl/seed_iso.h"
 #include "vmctl/spawn.h"
 #include "vmctl/sshkey.h"
 #include "vmctl/verdict.h"
@@ -55,6 +56,8 @@ static void test_spawn(void)
 	const char *slow[] = { "sleep", "5", NULL };
 	const char *noisy[] = { "sh", "-c", "echo first >&2; echo last words >&2; exit 3", NULL };
 	char err[256], out[256];
+	int status = -1;
+	pid_t pid;
 
 	CHECK("spawn true succeeds", spawn_run(ok, -1, -1, 5000, err, sizeof(err)) == 0);
 	CHECK("spawn false fails", spawn_run(fails, -1, -1, 5000, err, sizeof(err)) == -EIO);
@@ -67,6 +70,16 @@ static void test_spawn(void)
 	CHECK("spawn quotes the last stderr lines", strcmp(err, "sh: exit status 3: first; last words") == 0);
 	CHECK("find program in PATH", spawn_find_program("sh", out, sizeof(out)) == 0);
 	CHECK("found program path is absolute", out[0] == '/');
+
+	/* A child that has exited before the wait starts is a zombie, so its
+	 * pidfd is readable at once. */
+	CHECK("spawn start false", spawn_start(fails, -1, -1, &pid) == 0);
+	usleep(200000);
+	CHECK("wait for an exited child", spawn_wait(pid, 5000, &status) == 0);
+	CHECK("exited child reaped normally", WIFEXITED(status));
+	CHECK("exited child status 1", WEXITSTATUS(status) == 1);
+	CHECK("exited child already reaped", waitpid(pid, NULL, WNOHANG) == -1);
+	CHECK("exited child no longer ours", errno == ECHILD);
 }
 
 static void test_spawn_descriptors(void)
@@ -393,6 +406,96 @@ static void iso_label(const char *vmdir, char *label, size_t len)
 	snprintf(label, len, "%s", raw);
 }
 
+/* Runs xorriso on the image at iso with read_fs ("nojoliet" reads the Rock
+ * Ridge tree, "norock" the Joliet tree) and the given action, and copies its
+ * stdout into out. Returns the spawn_run result. */
+static int run_xorriso(const char *iso, const char *read_fs, const char *action, const char *arg1,
+		       const char *arg2, char *out, size_t outlen)
+{
+	const char *argv[] = { "xorriso", "-osirrox", "on", "-read_fs", read_fs, "-indev", iso,
+			       action, arg1, arg2, NULL };
+	char err[512];
+	int fd = memfd_create("xorriso-out", MFD_CLOEXEC), rc;
+
+	out[0] = '\0';
+	if (fd < 0)
+		return -errno;
+	rc = spawn_run(argv, fd, -1, 30000, err, sizeof(err));
+	read_memfd(fd, out, outlen);
+	close(fd);
+	return rc;
+}
+
+/* Returns 1 when <dir>/<name> contains exactly the len bytes of data. */
+static int file_equals(const char *dir, const char *name, const void *data, size_t len)
+{
+	char path[PATH_MAX], *text;
+	size_t got;
+	int same;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (read_file(path, 1 << 20, &text, &got) < 0)
+		return 0;
+	same = got == len && memcmp(text, data, len) == 0;
+	free(text);
+	return same;
+}
+
+/* Extracts the tree that read_fs selects and compares both files. */
+static void check_iso_tree(const char *iso, const char *read_fs, const struct seed_iso_file *files)
+{
+	char dir[PATH_MAX], out[4096], name[128];
+
+	snprintf(dir, sizeof(dir), "%s/extract-%s", tmp, read_fs);
+	snprintf(name, sizeof(name), "seed iso %s tree extracted", read_fs);
+	CHECK(name, run_xorriso(iso, read_fs, "-extract", "/", dir, out, sizeof(out)) == 0);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "seed iso %s tree: %s bytes", read_fs, files[i].name);
+		CHECK(name, file_equals(dir, files[i].name, files[i].data, files[i].len));
+	}
+	remove_tree(dir);
+}
+
+static void test_seed_iso(void)
+{
+	static const char meta[] = "{\"instance-id\":\"web-0123456789abcdef\",\"local-hostname\":\"web\"}";
+	unsigned char user[5000];
+	const struct seed_iso_file files[] = {
+		{ "user-data", user, sizeof(user) },
+		{ "meta-data", meta, strlen(meta) },
+	};
+	const struct seed_iso_file twice[] = { files[0], files[0] };
+	char iso[PATH_MAX], err[512], out[4096];
+	void *image = NULL;
+	size_t len = 0;
+
+	/* Every byte value, over more than two 2 KiB sectors. */
+	for (size_t i = 0; i < sizeof(user); i++)
+		user[i] = (unsigned char)(i * 7);
+	CHECK("seed iso built", seed_iso_build(files, 2, &image, &len, err, sizeof(err)) == 0);
+	CHECK("seed iso not empty", len > 0);
+	CHECK("seed iso size in whole sectors", len % 2048 == 0);
+	path_in_tmp(iso, sizeof(iso), "seed-test.iso");
+	CHECK("seed iso image returned", image != NULL);
+	CHECK("seed iso written", image && write_file_atomic(iso, image, len, 0600) == 0);
+	free(image);
+
+	CHECK("seed iso pvd read", run_xorriso(iso, "any", "-pvd_info", "--", "--", out, sizeof(out)) == 0);
+	CHECK("seed iso volume id is cidata", strstr(out, "Volume Id    : cidata\n") != NULL);
+	CHECK("seed iso rock ridge listed", run_xorriso(iso, "nojoliet", "-lsl", "/", "--", out, sizeof(out)) == 0);
+	CHECK("seed iso rock ridge user-data mode", strstr(out, "-rw-------    1 0        0            5000 ") != NULL);
+	CHECK("seed iso rock ridge user-data name", strstr(out, "'user-data'\n") != NULL);
+	CHECK("seed iso rock ridge meta-data name", strstr(out, "'meta-data'\n") != NULL);
+	check_iso_tree(iso, "nojoliet", files);
+	check_iso_tree(iso, "norock", files);
+	unlink(iso);
+
+	image = NULL;
+	CHECK("seed iso duplicate name fails", seed_iso_build(twice, 2, &image, &len, err, sizeof(err)) == -EIO);
+	CHECK("seed iso duplicate name message", strstr(err, "cannot add user-data") != NULL);
+	CHECK("seed iso failure returns no image", image == NULL);
+}
+
 static void test_seed_files(void)
 {
 	const char *key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq5c2V0ZXN0a2V5MDEyMzQ1Njc4OWFiY2RlZg t";
@@ -558,6 +661,7 @@ int main(void)
 	test_state_file();
 	test_ports();
 	test_ssh_keys();
+	test_seed_iso();
 	test_seed_files();
 	test_vm_directories();
 	test_create_rejects();
