@@ -259,27 +259,38 @@ static int wait_blocks(struct cached_image *img, uint64_t off, size_t size, uint
 	return 0;
 }
 
-ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off)
+int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size)
 {
 	uint64_t first, last;
-	ssize_t n;
 	int rc;
 
-	if (off >= img->size || size == 0)
-		return 0;
-	if (size > img->size - off)
-		size = (size_t)(img->size - off);
+	if (off >= img->size)
+		*size = 0;
+	else if (*size > img->size - off)
+		*size = (size_t)(img->size - off);
+	if (*size == 0)
+		return img->data_fd;
 	first = off / CACHE_BLOCK_SIZE;
-	last = (off + size - 1) / CACHE_BLOCK_SIZE;
+	last = (off + *size - 1) / CACHE_BLOCK_SIZE;
 	pthread_mutex_lock(&img->lock);
-	rc = wait_blocks(img, off, size, first, last);
+	rc = wait_blocks(img, off, *size, first, last);
 	pthread_mutex_unlock(&img->lock);
 	if (rc < 0) {
-		log_debug("%s: read of %zu bytes at offset %" PRIu64 " failed: %s", img->tag, size, off,
+		log_debug("%s: read of %zu bytes at offset %" PRIu64 " failed: %s", img->tag, *size, off,
 			  img->last_error);
 		return rc;
 	}
-	n = pread(img->data_fd, buf, size, (off_t)off);
+	return img->data_fd;
+}
+
+ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off)
+{
+	int fd = cache_read_fd(img, off, &size);
+	ssize_t n;
+
+	if (fd < 0 || size == 0)
+		return fd < 0 ? fd : 0;
+	n = pread(fd, buf, size, (off_t)off);
 	return n < 0 ? -errno : n;
 }
 

@@ -60,6 +60,11 @@ void cache_put(struct cached_image *img);
  * count or -errno (-EIO with the cause logged and kept in last_error). */
 ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off);
 
+/* Waits until [off, off + *size) is cached, after cutting *size at the end of
+ * the image, and returns the file descriptor to read those bytes from at off
+ * (owned by the cache), or a negative errno. */
+int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size);
+
 /* Fetches every missing block; progress, when given, is called about once a second. */
 int cache_pull(struct cached_image *img, void (*progress)(void *arg, const struct cache_info *),
 	       void *arg);

@@ -118,23 +118,32 @@ static int stat_node(const struct node *n, struct stat *st)
 	return -ENOENT;
 }
 
-static int nido_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+/* Fills st for path; fs.lock held for reading. */
+static int stat_path(const char *path, struct stat *st)
 {
 	struct node n;
 	int rc;
 
-	(void)fi;
-	fs_catalog_refresh(0);
 	memset(st, 0, sizeof(*st));
-	pthread_rwlock_rdlock(&fs.lock);
 	rc = tree_resolve(path, &n);
 	if (rc == 0)
 		rc = stat_node(&n, st);
-	pthread_rwlock_unlock(&fs.lock);
 	st->st_uid = fs.uid;
 	st->st_gid = fs.gid;
 	if (!st->st_mtime)
 		st->st_mtime = st->st_ctime = st->st_atime = fs.started;
+	return rc;
+}
+
+static int nido_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	int rc;
+
+	(void)fi;
+	fs_catalog_refresh(0);
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = stat_path(path, st);
+	pthread_rwlock_unlock(&fs.lock);
 	return rc;
 }
 
@@ -156,12 +165,20 @@ static int nido_readlink(const char *path, char *buf, size_t size)
 struct fill_ctx {
 	void *buf;
 	fuse_fill_dir_t filler;
+	const char *dir;		/* with attributes (readdirplus): the directory's path */
 };
 
+/* Adds one name; in the catalog, with its attributes when the kernel asks for
+ * them, which spares a lookup per name to `ls -l`. fs.lock held. */
 static int fill_name(void *arg, const char *name)
 {
 	struct fill_ctx *ctx = arg;
+	char path[PATH_MAX];
+	struct stat st;
 
+	if (ctx->dir && snprintf(path, sizeof(path), "%s/%s", ctx->dir, name) < (int)sizeof(path) &&
+	    stat_path(path, &st) == 0)
+		return ctx->filler(ctx->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
 	return ctx->filler(ctx->buf, name, NULL, 0, 0);
 }
 
@@ -222,16 +239,18 @@ static int list_node(const struct node *n, struct fill_ctx *ctx)
 static int nido_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	struct fill_ctx ctx = { buf, filler };
+	struct fill_ctx ctx = { buf, filler, NULL };
 	struct node n;
 	int rc;
 
 	(void)off;
 	(void)fi;
-	(void)flags;
 	fs_catalog_refresh(0);
 	pthread_rwlock_rdlock(&fs.lock);
 	rc = tree_resolve(path, &n);
+	if (rc == 0 && (flags & FUSE_READDIR_PLUS) &&
+	    (n.kind == NODE_CATALOG || n.kind == NODE_IMAGE || n.kind == NODE_VERSION))
+		ctx.dir = strcmp(path, "/") == 0 ? "" : path;
 	if (rc == 0) {
 		filler(buf, ".", NULL, 0, 0);
 		filler(buf, "..", NULL, 0, 0);
@@ -455,6 +474,47 @@ static int nido_read(const char *path, char *buf, size_t size, off_t off, struct
 	}
 }
 
+/* Image and state files are answered from their file descriptor, which lets
+ * libfuse splice the bytes to the kernel without copying them through the
+ * daemon; generated text is answered from memory. */
+static int nido_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	int fd = h->kind == HANDLE_FD ? h->fd : -EBADF;
+	int n;
+
+	if (!bv)
+		return -ENOMEM;
+	if (h->kind == HANDLE_IMAGE)
+		fd = cache_read_fd(h->img, (uint64_t)off, &size);
+	if (fd >= 0) {
+		*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = fd;
+		bv->buf[0].pos = off;
+		*bufp = bv;
+		return 0;
+	}
+	if (h->kind == HANDLE_IMAGE || !(bv->buf[0].mem = malloc(size ? size : 1))) {
+		free(bv);
+		return h->kind == HANDLE_IMAGE ? fd : -ENOMEM;
+	}
+	n = nido_read(path, bv->buf[0].mem, size, off, fi);
+	if (n < 0) {
+		free(bv->buf[0].mem);
+		free(bv);
+		return n;
+	}
+	void *mem = bv->buf[0].mem;
+
+	*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT((size_t)n);
+	bv->buf[0].mem = mem;
+	*bufp = bv;
+	return 0;
+}
+
 /* Rejects a configuration edit as soon as one complete line is invalid. */
 static int check_config_lines(const struct handle *h)
 {
@@ -613,7 +673,8 @@ static int nido_unlink(const char *path)
  * which spares a request per path component and per read; a catalog reload
  * invalidates what it changes (fs_catalog_refresh). New names show at once
  * (no negative caching). Page-cache validity is decided at open (keep_cache),
- * so reads do not ask for attributes again (no auto_inval_data). */
+ * so reads do not ask for attributes again (no auto_inval_data). Alias
+ * symlinks are cached too; a reload invalidates them with the rest. */
 static void *nido_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->use_ino = 0;
@@ -622,6 +683,8 @@ static void *nido_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->negative_timeout = 0;
 	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	conn->want |= FUSE_CAP_CACHE_SYMLINKS & conn->capable;
+	conn->want |= (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE) & conn->capable;
 	fs.fuse = fuse_get_context()->fuse;
 	if (fs_start_workers() < 0)
 		log_error("cannot start the fetch workers");
@@ -635,6 +698,7 @@ const struct fuse_operations nido_ops = {
 	.readdir = nido_readdir,
 	.open = nido_open,
 	.read = nido_read,
+	.read_buf = nido_read_buf,
 	.write = nido_write,
 	.flush = nido_flush,
 	.release = nido_release,
