@@ -206,7 +206,8 @@ static const char *version_problem(struct cat_version *v)
 		return "invalid version: use 1-64 of [A-Za-z0-9._+-], not starting with '.' or '-'";
 	if (strcmp(v->format, "qcow2") != 0 && strcmp(v->format, "raw") != 0)
 		return "invalid format: expected qcow2 or raw";
-	if (v->nparts == 0 && !url_valid(v->url))
+	/* Beside part_urls, url may be empty; info files and nido show it. */
+	if ((v->nparts == 0 || v->url[0]) && !url_valid(v->url))
 		return "invalid url: expected an http or https URL";
 	for (size_t i = 0; i < v->nparts; i++)
 		if (!url_valid(v->part_urls[i]))
