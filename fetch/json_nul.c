@@ -6,6 +6,7 @@
 #include "fetch/json_nul.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +115,15 @@ static int walk_item(struct walk *w, const cJSON *item, int named)
 	return 0;
 }
 
+/* Orders items by address, for bsearch. */
+static int compare_items(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(const cJSON *const *)a;
+	uintptr_t y = (uintptr_t)*(const cJSON *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int json_nul_find(const char *text, size_t len, const cJSON *root, struct json_nul *out)
 {
 	struct token_list flagged = { NULL, 0 };
@@ -131,6 +141,10 @@ int json_nul_find(const char *text, size_t len, const cJSON *root, struct json_n
 		json_nul_free(&found);
 		return rc;
 	}
+	/* Sorted, so that a catalog with many NULs is still checked in
+	 * O(n log k) rather than O(n k). */
+	if (found.count > 1)
+		qsort(found.items, found.count, sizeof(*found.items), compare_items);
 	*out = found;
 	return 0;
 }
@@ -139,9 +153,8 @@ int json_nul_within(const struct json_nul *nul, const cJSON *item, const cJSON *
 {
 	if (nul->count == 0)
 		return 0;
-	for (size_t i = 0; i < nul->count; i++)
-		if (nul->items[i] == item)
-			return 1;
+	if (bsearch(&item, nul->items, nul->count, sizeof(*nul->items), compare_items))
+		return 1;
 	if (item == skip)
 		return 0;
 	for (const cJSON *child = item->child; child; child = child->next)
