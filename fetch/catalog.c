@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "fetch/files.h"
+#include "fetch/json_nul.h"
 #include "fetch/log.h"
 
 /* Larger than any disk image a catalog could sensibly list (16 TiB). */
@@ -22,6 +23,7 @@
 #define CATALOG_LIST_MAX 1024
 /* Room for a rejected name in a message, escaped by log_escape. */
 #define CATALOG_QUOTE_MAX 160
+#define CATALOG_NUL_REASON "a string or member name contains a NUL character (\\u0000)"
 
 static void add_problem(struct catalog *cat, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -204,7 +206,8 @@ static const char *version_problem(struct cat_version *v)
 		return "invalid version: use 1-64 of [A-Za-z0-9._+-], not starting with '.' or '-'";
 	if (strcmp(v->format, "qcow2") != 0 && strcmp(v->format, "raw") != 0)
 		return "invalid format: expected qcow2 or raw";
-	if (v->nparts == 0 && !url_valid(v->url))
+	/* Beside part_urls, url may be empty; info files and nido show it. */
+	if ((v->nparts == 0 || v->url[0]) && !url_valid(v->url))
 		return "invalid url: expected an http or https URL";
 	for (size_t i = 0; i < v->nparts; i++)
 		if (!url_valid(v->part_urls[i]))
@@ -224,7 +227,8 @@ static const char *version_problem(struct cat_version *v)
 	return NULL;
 }
 
-static void parse_version(struct catalog *cat, struct cat_image *img, const cJSON *obj)
+static void parse_version(struct catalog *cat, const struct json_nul *nul, struct cat_image *img,
+			  const cJSON *obj)
 {
 	struct cat_version *v = &img->versions[img->nversions];
 	const char *why = NULL;
@@ -234,6 +238,8 @@ static void parse_version(struct catalog *cat, struct cat_image *img, const cJSO
 	memset(v, 0, sizeof(*v));
 	if (!cJSON_IsObject(obj))
 		why = "not an object";
+	else if (json_nul_within(nul, obj, NULL))
+		why = CATALOG_NUL_REASON;
 	else if (read_version_fields(obj, v) < 0)
 		why = "a field has the wrong type or size_bytes is out of range";
 	else if (!(why = version_problem(v)) && catalog_version(img, v->version))
@@ -266,7 +272,7 @@ static void image_clear(struct cat_image *img)
 	memset(img, 0, sizeof(*img));
 }
 
-static struct cat_alias *find_alias(struct cat_image *img, const char *name)
+static const struct cat_alias *find_alias(const struct cat_image *img, const char *name)
 {
 	for (size_t i = 0; i < img->naliases; i++)
 		if (strcmp(img->aliases[i].name, name) == 0)
@@ -274,8 +280,9 @@ static struct cat_alias *find_alias(struct cat_image *img, const char *name)
 	return NULL;
 }
 
-/* Adds or updates one alias; where two versions claim it, the higher wins.
- * Returns 0, 1 for an invalid alias (reported in cat->problems) or -ENOMEM. */
+/* Adds or updates one alias; where several versions claim it, the highest
+ * wins, and of equal ones the first listed. Returns 0, 1 for an invalid
+ * alias (reported in cat->problems) or -ENOMEM. */
 static int claim_alias(struct catalog *cat, struct cat_image *img, struct cat_version *v,
 		       const char *alias)
 {
@@ -289,8 +296,10 @@ static int claim_alias(struct catalog *cat, struct cat_image *img, struct cat_ve
 	}
 	if (catalog_version(img, alias))
 		return 0; /* an alias equal to a version name adds nothing */
-	a = find_alias(img, alias);
-	if (a) {
+	for (size_t i = 0; i < img->naliases; i++) {
+		a = &img->aliases[i];
+		if (strcmp(a->name, alias) != 0)
+			continue;
 		if (version_compare(v->version, a->target->version) > 0)
 			a->target = v;
 		return 0;
@@ -307,34 +316,64 @@ static int claim_alias(struct catalog *cat, struct cat_image *img, struct cat_ve
 	return 0;
 }
 
+/* Returns 1 after reporting that v claims an alias that another version of
+ * the image won in claim_alias, else 0. */
+static int reject_lost_alias(struct catalog *cat, struct cat_image *img, struct cat_version *v,
+			     const char *alias)
+{
+	const struct cat_alias *a = find_alias(img, alias);
+
+	if (!a || a->target == v)
+		return 0;
+	add_problem(cat, "%s:%s: alias '%s' rejected: also claimed by %s:%s, which keeps it",
+		    img->name, v->version, alias, img->name, a->target->version);
+	return 1;
+}
+
+typedef int alias_check_fn(struct catalog *cat, struct cat_image *img, struct cat_version *v,
+			   const char *alias);
+
+/* Runs check on each alias of v and drops those it returns 1 for. A dropped
+ * alias leaves v->aliases, because the entry's info file lists them and a
+ * name with a newline would forge a line there. Moved and freed slots are
+ * set to NULL so that an error return leaves a list that free_list can free. */
+static int filter_aliases(struct catalog *cat, struct cat_image *img, struct cat_version *v,
+			  alias_check_fn *check)
+{
+	size_t kept = 0;
+
+	for (size_t j = 0; j < v->naliases; j++) {
+		int rc = check(cat, img, v, v->aliases[j]);
+
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			free(v->aliases[j]);
+			v->aliases[j] = NULL;
+			continue;
+		}
+		if (kept != j) {
+			v->aliases[kept] = v->aliases[j];
+			v->aliases[j] = NULL;
+		}
+		kept++;
+	}
+	v->naliases = kept;
+	return 0;
+}
+
+/* Every version claims its aliases before any losing claim is rejected, so
+ * that the winner does not depend on the order of the versions. */
 static int resolve_aliases(struct catalog *cat, struct cat_image *img)
 {
-	for (size_t i = 0; i < img->nversions; i++) {
-		struct cat_version *v = &img->versions[i];
-		size_t kept = 0;
+	int rc;
 
-		/* An invalid alias leaves v->aliases, because the entry's info file
-		 * lists them and a name with a newline would forge a line there.
-		 * Moved and freed slots are set to NULL so that an error return
-		 * leaves a list that free_list can free. */
-		for (size_t j = 0; j < v->naliases; j++) {
-			int rc = claim_alias(cat, img, v, v->aliases[j]);
-
-			if (rc < 0)
-				return rc;
-			if (rc > 0) {
-				free(v->aliases[j]);
-				v->aliases[j] = NULL;
-				continue;
-			}
-			if (kept != j) {
-				v->aliases[kept] = v->aliases[j];
-				v->aliases[j] = NULL;
-			}
-			kept++;
-		}
-		v->naliases = kept;
-	}
+	for (size_t i = 0; i < img->nversions; i++)
+		if ((rc = filter_aliases(cat, img, &img->versions[i], claim_alias)) < 0)
+			return rc;
+	for (size_t i = 0; i < img->nversions; i++)
+		if ((rc = filter_aliases(cat, img, &img->versions[i], reject_lost_alias)) < 0)
+			return rc;
 	return 0;
 }
 
@@ -355,27 +394,47 @@ static int read_image_fields(const cJSON *obj, struct cat_image *img)
 	return 0;
 }
 
-static int parse_image(struct catalog *cat, const cJSON *obj)
+/* Checks an image object whose fields were read into img; returns NULL
+ * when it is usable, else the reason. A NUL inside its versions list rejects only the
+ * version that contains it. */
+static const char *image_problem(const struct catalog *cat, const struct json_nul *nul,
+				 const cJSON *obj, const cJSON *versions, const struct cat_image *img)
+{
+	if (json_nul_within(nul, obj, versions))
+		return CATALOG_NUL_REASON;
+	if (!catalog_name_valid(img->name))
+		return "missing or invalid name";
+	if (catalog_image(cat, img->name))
+		return "duplicate image name";
+	if (!cJSON_IsArray(versions) || cJSON_GetArraySize(versions) > CATALOG_LIST_MAX)
+		return "versions is not a list of at most 1024 entries";
+	return NULL;
+}
+
+static int parse_image(struct catalog *cat, const struct json_nul *nul, const cJSON *obj)
 {
 	struct cat_image *img = &cat->images[cat->nimages];
 	const cJSON *versions = cJSON_GetObjectItemCaseSensitive(obj, "versions");
+	const char *why;
 	const cJSON *item;
 	char quoted[CATALOG_QUOTE_MAX];
+	int rc = 0;
 
 	memset(img, 0, sizeof(*img));
-	if (!cJSON_IsObject(obj) || read_image_fields(obj, img) < 0 || !catalog_name_valid(img->name)) {
-		add_problem(cat, "image %s: entry rejected: missing or invalid name",
-			    img->name && img->name[0] ? log_escape(img->name, quoted, sizeof(quoted)) : "?");
+	if (!cJSON_IsObject(obj))
+		why = "not an object";
+	else if ((rc = read_image_fields(obj, img)) < 0)
+		why = "a field has the wrong type";
+	else
+		why = image_problem(cat, nul, obj, versions, img);
+	if (rc == -ENOMEM) {
 		image_clear(img);
-		return 0;
+		return rc;
 	}
-	if (catalog_image(cat, img->name)) {
-		add_problem(cat, "image %s: entry rejected: duplicate image name", img->name);
-		image_clear(img);
-		return 0;
-	}
-	if (!cJSON_IsArray(versions) || cJSON_GetArraySize(versions) > CATALOG_LIST_MAX) {
-		add_problem(cat, "image %s: entry rejected: versions is not a list", img->name);
+	if (why) {
+		add_problem(cat, "image %s: entry rejected: %s",
+			    img->name && img->name[0] ? log_escape(img->name, quoted, sizeof(quoted)) : "?",
+			    why);
 		image_clear(img);
 		return 0;
 	}
@@ -385,7 +444,7 @@ static int parse_image(struct catalog *cat, const cJSON *obj)
 		return -ENOMEM;
 	}
 	cJSON_ArrayForEach(item, versions)
-		parse_version(cat, img, item);
+		parse_version(cat, nul, img, item);
 	cat->nimages++;
 	return resolve_aliases(cat, img);
 }
@@ -402,7 +461,8 @@ static void describe_position(const char *text, const char *at, const char *sour
 	snprintf(err, errlen, "%s: invalid JSON at line %d, column %d", source, line, col);
 }
 
-static int parse_document(struct catalog *cat, const cJSON *root, char *err, size_t errlen)
+static int parse_document(struct catalog *cat, const struct json_nul *nul, const cJSON *root,
+			  char *err, size_t errlen)
 {
 	const cJSON *images = cJSON_GetObjectItemCaseSensitive(root, "images");
 	const cJSON *item;
@@ -420,11 +480,16 @@ static int parse_document(struct catalog *cat, const cJSON *root, char *err, siz
 			 cat->source);
 		return -EINVAL;
 	}
+	if (json_nul_within(nul, root, images)) {
+		snprintf(err, errlen, "%s: not a catalog: outside the images list, %s", cat->source,
+			 CATALOG_NUL_REASON);
+		return -EINVAL;
+	}
 	cat->images = calloc((size_t)cJSON_GetArraySize(images) + 1, sizeof(*cat->images));
 	if (!cat->images)
 		return -ENOMEM;
 	cJSON_ArrayForEach(item, images)
-		if ((rc = parse_image(cat, item)) < 0)
+		if ((rc = parse_image(cat, nul, item)) < 0)
 			return rc;
 	return 0;
 }
@@ -433,6 +498,7 @@ int catalog_parse(const char *text, size_t len, const char *source, struct catal
 		  char *err, size_t errlen)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
+	struct json_nul nul = { NULL, 0 };
 	const char *end = NULL;
 	cJSON *root;
 	int rc;
@@ -447,11 +513,18 @@ int catalog_parse(const char *text, size_t len, const char *source, struct catal
 		catalog_free(cat);
 		return -EINVAL;
 	}
-	rc = parse_document(cat, root, err, errlen);
+	/* On success cJSON sets end to where the document ends. */
+	rc = json_nul_find(text, end ? (size_t)(end - text) : len, root, &nul);
+	if (rc == 0)
+		rc = parse_document(cat, &nul, root, err, errlen);
+	json_nul_free(&nul);
 	cJSON_Delete(root);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "%s: out of memory", source);
+		else if (rc == -EPROTO)
+			snprintf(err, errlen, "%s: cannot match the JSON strings to the parsed document "
+				 "while looking for NUL characters", source);
 		catalog_free(cat);
 		return rc;
 	}

@@ -14,7 +14,7 @@ struct cat_image;
 
 struct cat_version {
 	char *version;
-	char **aliases;			/* as listed, valid ones only */
+	char **aliases;			/* as listed, less the rejected ones */
 	size_t naliases;
 	char *arch, *url, *checksum_type, *checksum, *format;
 	char *checksum_url, *checksum_regex, *ssh_user, *ssh_password;

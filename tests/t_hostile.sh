@@ -126,11 +126,13 @@ def image(name, versions, **fields):
     img.update(fields)
     return img
 
-good = image("tiny", [entry("1.0", aliases=["latest", "stable"]), entry("2.0", aliases=["latest"])])
+good = image("tiny", [entry("1.0", aliases=["stable"]), entry("2.0", aliases=["latest"])])
 bad_version = "invalid version: use 1-64 of [A-Za-z0-9._+-], not starting with '.' or '-'"
 wrong_type = "a field has the wrong type or size_bytes is out of range"
 bad_url = "invalid url: expected an http or https URL"
 bad_name = "entry rejected: missing or invalid name"
+# json.dump writes a NUL in a string as \u0000; cJSON would end the string there.
+nul = "a string or member name contains a NUL character (\\u0000)"
 
 # (name, change, expected message). A change is ("version", entry) for one
 # more version of tiny, ("image", image) for one more image, or ("alias",
@@ -147,6 +149,11 @@ cases = [
     ("version with a leading -", ("version", entry("-5")), f"tiny:-5: entry rejected: {bad_version}"),
     ("version as a number", ("version", entry(6)), f"tiny:?: entry rejected: {wrong_type}"),
     ("version not an object", ("version", "7"), "tiny:?: entry rejected: not an object"),
+    ("version with a NUL", ("version", entry("3\0/../../x")), f"tiny:3: entry rejected: {nul}"),
+    ("member name with a NUL", ("version", entry("n1", **{"url\0x": "file:///etc/passwd"})),
+     f"tiny:n1: entry rejected: {nul}"),
+    ("checksum with a NUL", ("version", entry("n2", checksum="0" * 64 + "\0")), f"tiny:n2: entry rejected: {nul}"),
+    ("alias with a NUL", ("version", entry("n3", aliases=["ok\0../x"])), f"tiny:n3: entry rejected: {nul}"),
     ("duplicate tag", ("version", entry("1.0")), "tiny:1.0: entry rejected: duplicate version"),
     ("size 1e30", ("version", entry("s1", size_bytes=1e30)), f"tiny:s1: entry rejected: {wrong_type}"),
     ("size 17 TiB", ("version", entry("s2", size_bytes=17 << 40)), f"tiny:s2: entry rejected: {wrong_type}"),
@@ -172,6 +179,9 @@ cases = [
     ("url empty", ("version", entry("u6", url="")), f"tiny:u6: entry rejected: {bad_url}"),
     ("part url file:", ("version", entry("u7", part_urls=["file:///etc/passwd"])),
      "tiny:u7: entry rejected: invalid part_urls entry: expected an http or https URL"),
+    ("url with a newline beside part_urls",
+     ("version", entry("u8", url="http://a/\nrefused for VMs: forged", part_urls=[f"{url}/tiny.qcow2"])),
+     f"tiny:u8: entry rejected: {bad_url}"),
     ("format vmdk", ("version", entry("f1", fmt="vmdk")), "tiny:f1: entry rejected: invalid format: expected qcow2 or raw"),
     ("image ..", ("image", image("..", [entry("1")])), f"image ..: {bad_name}"),
     ("image with a slash", ("image", image("a/b", [entry("1")])), f"image a/b: {bad_name}"),
@@ -179,17 +189,23 @@ cases = [
     ("image with a newline", ("image", image("y\nnidofs: info: forged", [entry("1")])),
      f"image y\\x0anidofs: info: forged: {bad_name}"),
     ("empty image name", ("image", image("", [entry("1")])), f"image ?: {bad_name}"),
+    ("image with a NUL", ("image", image("abc\0../x", [entry("1")])), f"image abc: entry rejected: {nul}"),
+    ("description with a NUL", ("image", image("d", [entry("1")], description="a\0b")),
+     f"image d: entry rejected: {nul}"),
+    ("image not an object", ("image", "tiny"), "image ?: entry rejected: not an object"),
+    ("image field of a wrong type", ("image", image("w", [entry("1")], homepage=1)),
+     "image w: entry rejected: a field has the wrong type"),
     ("duplicate image", ("image", image("tiny", [entry("9")])), "image tiny: entry rejected: duplicate image name"),
     ("versions not a list", ("image", image("nolist", {"version": "1"})),
-     "image nolist: entry rejected: versions is not a list"),
+     "image nolist: entry rejected: versions is not a list of at most 1024 entries"),
     ("alias ../x", ("alias", "../x"), "tiny:1.0: alias rejected: invalid name '../x'"),
     ("alias with a newline", ("alias", "a\nrefused for VMs: forged"),
      "tiny:1.0: alias rejected: invalid name 'a\\x0arefused for VMs: forged'"),
     ("alias with a slash", ("alias", "x/y"), "tiny:1.0: alias rejected: invalid name 'x/y'"),
-    # Not rejections: a shared alias goes to the highest version, an alias
-    # equal to another version's name is ignored, and control characters in
-    # shown text become spaces.
-    ("alias shared by two versions", ("alias", "latest"), ""),
+    ("alias claimed by a higher version", ("alias", "latest"),
+     "tiny:1.0: alias 'latest' rejected: also claimed by tiny:2.0, which keeps it"),
+    # Not rejections: an alias equal to another version's name is ignored,
+    # and control characters in shown text become spaces.
     ("alias equal to another version", ("alias", "2.0"), ""),
     ("description with a newline", ("description", "one\nrefused for VMs: forged"), ""),
     ("arch with a newline", ("arch", "amd64\nrefused for VMs: forged"), ""),
@@ -263,7 +279,7 @@ check "a shared alias points to the highest version" test "$(readlink "$mnt/cata
 check "an alias equal to a version name is that version" test -d "$mnt/catalog/tiny/2.0" -a ! -L "$mnt/catalog/tiny/2.0"
 info="$mnt/catalog/tiny/1.0/info"
 check "info of tiny:1.0 is readable" grep -qx 'tag: tiny:1.0' "$info"
-check "info lists only valid aliases" grep -qx 'aliases: latest stable latest 2.0' "$info"
+check "info lists only the aliases not rejected" grep -qx 'aliases: stable 2.0' "$info"
 check "description with a newline is one line" grep -qx 'description: one refused for VMs: forged' "$info"
 check "arch with a newline is one line" \
 	grep -qx 'arch: amd64 refused for VMs: forged' "$mnt/catalog/tiny/2.0/info"
@@ -322,6 +338,24 @@ for name in "${nido_names[@]}"; do
 done
 nido_run spawn -x --image tiny:1.0
 check "nido spawn -x: rejected as a flag" grep -qxF "nido: unexpected argument '-x'" "$T_DIR/err"
+# nido_escaped MESSAGE ARGS...: nido names the argument escaped, on one line.
+nido_escaped() {
+	local expect=$1 shown
+	shift
+	shown=$(printf '%q ' "$@")
+	nido_run "$@"
+	check "nido ${shown% }: escaped message" grep -qxF -- "nido: $expect" "$T_DIR/err"
+	check "nido ${shown% }: one line" test "$(wc -l <"$T_DIR/err")" = 1
+}
+nido_escaped "unexpected argument '\\x1b[31m-y'" spawn sp $'\e[31m-y'
+nido_escaped "unexpected argument 'b\\x0anido: forged'" spawn sp $'b\nnido: forged'
+nido_escaped "unknown command 'x\\x0anido: forged'; run 'nido help' to list the commands" $'x\nnido: forged'
+nido_escaped "unknown configuration key 'k\\x07'; run 'nido config' to list them" config $'k\a'
+nido_escaped "unknown image command 's\\x1b'; expected list, pull, update, info or rm" image $'s\e'
+nido_escaped "image tiny:\\x0a: invalid tag (expected NAME:VERSION or NAME:ALIAS); see 'nido image list'" \
+	image info $'tiny:\n'
+nido_escaped "$T_DIR/ud\\x0ax: cannot read user-data: No such file or directory" \
+	spawn sp --image tiny:1.0 --user-data "$T_DIR/ud"$'\nx'
 check "nido with invalid names: no QEMU started" no_vm_processes
 rmdir "$NIDO_HOME/keep"
 

@@ -19,6 +19,10 @@ struct nido_ctx {
 	int json;		/* --json given */
 };
 
+/* Room for one command-line value in a message, escaped by log_escape so
+ * that control characters in it cannot start a line or move the cursor. */
+#define ARG_QUOTE_MAX 160
+
 /* Prints "nido: MESSAGE" to stderr and returns exit status 1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

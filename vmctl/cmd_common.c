@@ -15,6 +15,7 @@
 #include "fetch/cache.h"
 #include "fetch/files.h"
 #include "fetch/http.h"
+#include "fetch/log.h"
 
 int fail(const char *fmt, ...)
 {
@@ -92,12 +93,13 @@ struct catalog *ctx_catalog(struct nido_ctx *ctx)
 const struct cat_version *ctx_resolve(struct nido_ctx *ctx, const char *tag)
 {
 	const struct cat_version *v;
+	char quoted[ARG_QUOTE_MAX];
 
 	if (!ctx_catalog(ctx))
 		return NULL;
 	v = catalog_resolve(ctx->cat, tag);
 	if (!v)
-		fail("image %s: %s; see 'nido image list'", tag,
+		fail("image %s: %s; see 'nido image list'", log_escape(tag, quoted, sizeof(quoted)),
 		     errno == EINVAL ? "invalid tag (expected NAME:VERSION or NAME:ALIAS)" : "not in the catalog");
 	return v;
 }

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "fetch/files.h"
+#include "fetch/log.h"
 
 static int show_all(struct nido_ctx *ctx)
 {
@@ -34,14 +35,15 @@ static int show_all(struct nido_ctx *ctx)
 
 int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
 {
-	char value[CONFIG_TEXT_MAX], err[512];
+	char value[CONFIG_TEXT_MAX], err[512], quoted[ARG_QUOTE_MAX];
 	int rc;
 
 	if (argc == 0)
 		return show_all(ctx);
 	if (argc == 1) {
 		if (config_get(&ctx->cfg, argv[0], value, sizeof(value)) < 0)
-			return fail("unknown configuration key '%s'; run 'nido config' to list them", argv[0]);
+			return fail("unknown configuration key '%s'; run 'nido config' to list them",
+				    log_escape(argv[0], quoted, sizeof(quoted)));
 		if (ctx->json)
 			return print_json(cJSON_CreateString(value));
 		printf("%s\n", value);

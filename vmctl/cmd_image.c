@@ -14,6 +14,7 @@
 #include "fetch/cache.h"
 #include "fetch/files.h"
 #include "fetch/http.h"
+#include "fetch/log.h"
 #include "vmctl/vm.h"
 #include "vmctl/vmuse.h"
 
@@ -134,16 +135,18 @@ static int image_update(struct nido_ctx *ctx, int argc, char **argv)
 {
 	const char *url = argc > 0 ? argv[0] : ctx->cfg.catalog_url;
 	struct catalog *cat = NULL;
-	char path[4096], err[1024], *text;
+	char path[4096], err[1024], shown[ARG_QUOTE_MAX], *text;
 	size_t len;
 	int rc;
 
+	/* The URL may come from the command line: messages show it escaped. */
+	log_escape(url, shown, sizeof(shown));
 	rc = http_get_document(url, ctx->cfg.ca_file, CATALOG_MAX_FILE, &text, &len, err, sizeof(err));
 	if (rc < 0)
-		return fail("%s: cannot fetch the catalog: %s", url, err);
-	rc = catalog_parse(text, len, url, &cat, err, sizeof(err));
+		return fail("%s: cannot fetch the catalog: %s", shown, err);
+	rc = catalog_parse(text, len, shown, &cat, err, sizeof(err));
 	if (rc == 0 && cat->nimages == 0) {
-		snprintf(err, sizeof(err), "%s: catalog lists no usable image", url);
+		snprintf(err, sizeof(err), "%s: catalog lists no usable image", shown);
 		rc = -EINVAL;
 	}
 	if (rc < 0) {
@@ -152,7 +155,7 @@ static int image_update(struct nido_ctx *ctx, int argc, char **argv)
 		return fail("%s; the current catalog is unchanged", err);
 	}
 	for (size_t i = 0; i < cat->nproblems; i++)
-		fprintf(stderr, "nido: warning: %s: %s\n", url, cat->problems[i]);
+		fprintf(stderr, "nido: warning: %s: %s\n", shown, cat->problems[i]);
 	mkdir_p(ctx->home, 0700);
 	path_join(path, sizeof(path), ctx->home, "catalog.json");
 	rc = write_file_atomic(path, text, len, 0644);
@@ -161,7 +164,7 @@ static int image_update(struct nido_ctx *ctx, int argc, char **argv)
 		catalog_free(cat);
 		return fail("%s: cannot write: %s", path, strerror(-rc));
 	}
-	printf("catalog updated: %zu images from %s\n", cat->nimages, url);
+	printf("catalog updated: %zu images from %s\n", cat->nimages, shown);
 	catalog_free(cat);
 	return 0;
 }
@@ -247,6 +250,8 @@ static const char *const image_usages[][2] = {
  * line naming an unknown subcommand; returns exit status 2. */
 static int image_usage(const char *sub)
 {
+	char quoted[ARG_QUOTE_MAX];
+
 	for (size_t i = 0; i < NIMAGE_USAGES; i++) {
 		if (strcmp(sub, image_usages[i][0]) == 0) {
 			fprintf(stderr, "usage: nido %s\n", image_usages[i][1]);
@@ -254,7 +259,8 @@ static int image_usage(const char *sub)
 		}
 	}
 	if (sub[0]) {
-		fail("unknown image command '%s'; expected list, pull, update, info or rm", sub);
+		fail("unknown image command '%s'; expected list, pull, update, info or rm",
+		     log_escape(sub, quoted, sizeof(quoted)));
 		return 2;
 	}
 	for (size_t i = 0; i < NIMAGE_USAGES; i++)

@@ -26,6 +26,7 @@ static int parse_args(int argc, char **argv, struct spawn_args *a)
 		{ "--image", &a->image }, { "--user-data", &a->user_data }, { "--memory", &a->memory },
 		{ "--cpus", &a->cpus }, { "--ssh-key", &a->ssh_key },
 	};
+	char quoted[ARG_QUOTE_MAX];
 
 	for (int i = 0; i < argc; i++) {
 		size_t k;
@@ -41,7 +42,8 @@ static int parse_args(int argc, char **argv, struct spawn_args *a)
 				break;
 		if (k == sizeof(flags) / sizeof(flags[0])) {
 			if (argv[i][0] == '-' || a->name)
-				return fail("unexpected argument '%s'", argv[i]);
+				return fail("unexpected argument '%s'",
+					    log_escape(argv[i], quoted, sizeof(quoted)));
 			a->name = argv[i];
 			continue;
 		}
@@ -114,14 +116,16 @@ static int find_backing(struct nido_ctx *ctx, const struct cat_version *v, int y
 static int read_user_data(const char *path, char **out, size_t *len)
 {
 	int rc = read_file(path, SEED_USER_DATA_MAX, out, len);
+	char quoted[ARG_QUOTE_MAX];
 
+	log_escape(path, quoted, sizeof(quoted));
 	if (rc == -EFBIG)
-		return fail("%s: user-data larger than %d bytes", path, SEED_USER_DATA_MAX);
+		return fail("%s: user-data larger than %d bytes", quoted, SEED_USER_DATA_MAX);
 	if (rc < 0)
-		return fail("%s: cannot read user-data: %s", path, strerror(-rc));
+		return fail("%s: cannot read user-data: %s", quoted, strerror(-rc));
 	if (memchr(*out, '\0', *len)) {
 		free(*out);
-		return fail("%s: user-data is binary; expected text", path);
+		return fail("%s: user-data is binary; expected text", quoted);
 	}
 	return 0;
 }

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 		catalog_free(ctx.cat);
 		return rc;
 	}
-	fprintf(stderr, "nido: unknown command '%s'; run 'nido help' to list the commands\n", argv[1]);
+	fprintf(stderr, "nido: unknown command '%s'; run 'nido help' to list the commands\n",
+		log_escape(argv[1], err, ARG_QUOTE_MAX));
 	return 2;
 }
