@@ -176,6 +176,24 @@ static void mark_answer(struct fetch_job *job, uint64_t ans_start, uint64_t offs
 	mark_covered(job->img, from, end);
 }
 
+/* Writes a piece of an answer without img->lock, so that readers and other
+ * workers go on meanwhile; img->writers keeps store_discard from resetting
+ * the file under it. The blocks are marked only if no discard came between. */
+static int write_piece(struct cached_image *img, const void *data, size_t len, uint64_t offset)
+{
+	ssize_t n;
+	int rc;
+
+	img->writers++;
+	pthread_mutex_unlock(&img->lock);
+	n = pwrite(img->data_fd, data, len, (off_t)offset);
+	rc = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	pthread_mutex_lock(&img->lock);
+	if (--img->writers == 0)
+		pthread_cond_broadcast(&img->cond);
+	return rc;
+}
+
 static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const void *data, size_t len)
 {
 	struct attempt *a = arg;
@@ -191,8 +209,10 @@ static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const
 		snprintf(a->err, sizeof(a->err), "answer reaches past the end of the file");
 		rc = -EPROTO;
 	}
-	if (rc == 0 && pwrite(img->data_fd, data, len, (off_t)offset) != (ssize_t)len)
-		rc = errno ? -errno : -EIO;
+	if (rc == 0)
+		rc = write_piece(img, data, len, offset);
+	if (rc == 0 && a->job->epoch != img->epoch)
+		rc = -ESTALE;
 	if (rc == 0) {
 		img->fetched += len;
 		mark_answer(a->job, ans->start, offset, offset + len);

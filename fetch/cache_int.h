@@ -39,6 +39,7 @@ struct cached_image {
 
 	pthread_mutex_t lock;		/* guards everything below */
 	pthread_cond_t cond;		/* broadcast on any block or state change */
+	unsigned writers;		/* sinks writing to data_fd without the lock */
 	uint8_t *state;			/* enum block_state per block */
 	uint64_t present;		/* blocks PRESENT or DURABLE */
 	uint64_t undurable;		/* blocks PRESENT */

@@ -339,6 +339,10 @@ void store_discard(struct cached_image *img, const char *why)
 	log_warnx("%s: %s; discarding %" PRIu64 " cached blocks", img->tag, why, img->present);
 	snprintf(img->note, sizeof(img->note), "%s; cached blocks were discarded", why);
 	img->epoch++;
+	/* Writers that passed the epoch check finish before the file is reset;
+	 * they see the new epoch afterwards and mark nothing. */
+	while (img->writers)
+		pthread_cond_wait(&img->cond, &img->lock);
 	__atomic_sub_fetch(&img->cache->usage, min_u64(img->present * CACHE_BLOCK_SIZE, img->cache->usage),
 			   __ATOMIC_RELAXED);
 	memset(img->state, BLOCK_MISSING, img->nblocks);
