@@ -260,6 +260,24 @@ static int nido_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off
 	return rc;
 }
 
+/* Catalog folders change only with a catalog reload, which invalidates them
+ * (inval.c), so the kernel may keep their listings; the others are listed
+ * afresh each time. */
+static int nido_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct node n;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, &n);
+	pthread_rwlock_unlock(&fs.lock);
+	if (rc < 0)
+		return rc;
+	fi->cache_readdir = fi->keep_cache =
+		n.kind == NODE_CATALOG || n.kind == NODE_IMAGE || n.kind == NODE_VERSION;
+	return 0;
+}
+
 /* Opens a packed entry's disk, pulling and unpacking it first (this waits). */
 static int open_packed(const struct cat_version *v, struct handle **out)
 {
@@ -695,6 +713,7 @@ const struct fuse_operations nido_ops = {
 	.init = nido_init,
 	.getattr = nido_getattr,
 	.readlink = nido_readlink,
+	.opendir = nido_opendir,
 	.readdir = nido_readdir,
 	.open = nido_open,
 	.read = nido_read,
