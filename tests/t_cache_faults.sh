@@ -93,7 +93,20 @@ check "complete image verified" grep -q 'complete, verified' "$mnt/catalog/blob/
 # 60 s here, so that waiting for it would show.
 main_pid=$NIDOFS_PID
 head -c $((4 * 1048576)) /dev/urandom >"$T_DIR/www/stall.raw"
+gzip -c "$T_DIR/www/stall.raw" >"$T_DIR/www/stall.raw.gz"
 write_catalog_raw "$T_DIR/stall.json" stall 1 "http://127.0.0.1:$FAULT_PORT/stall.raw" "$T_DIR/www/stall.raw"
+# A packed entry too, whose first open downloads it whole.
+python3 - "$T_DIR/stall.json" "http://127.0.0.1:$FAULT_PORT/stall.raw.gz" "$T_DIR/www/stall.raw.gz" <<'PY'
+import copy, hashlib, json, os, sys
+path, url, gz = sys.argv[1:]
+doc = json.load(open(path))
+image = copy.deepcopy(doc["images"][0])
+image["name"] = "stallgz"
+image["versions"][0].update(url=url, checksum=hashlib.sha256(open(gz, "rb").read()).hexdigest(),
+                            size_bytes=os.path.getsize(gz))
+doc["images"].append(image)
+json.dump(doc, open(path, "w"))
+PY
 mkdir -p "$T_DIR/stall-home"
 cp "$NIDO_HOME/config" "$T_DIR/stall-home/config"
 smnt="$T_DIR/smnt"
@@ -142,6 +155,16 @@ stuck_reader iflag=direct
 check "an O_DIRECT reader waits interruptibly" test "$(awk '{ print $3 }' "/proc/$READER/stat")" = S
 kill -TERM "$READER"
 check "a stuck O_DIRECT reader killed with SIGTERM is gone within 3 s" t_wait_gone "$READER" 3
+opener=$(
+	cat "$smnt/catalog/stallgz/1/disk.raw" >/dev/null 2>&1 &
+	echo $!
+)
+T_PIDS+=("$opener")
+sleep 1
+check "an open waiting for a packed download is stuck" kill -0 "$opener"
+kill -KILL "$opener"
+check "an open waiting for a packed download, killed, is gone within 3 s" t_wait_gone "$opener" 3
+check "the cancelled download is in info" grep -q 'failed: download cancelled' "$smnt/catalog/stallgz/1/info"
 check "no process of the test is in uninterruptible sleep" test -z "$(d_state_pids)"
 check "once the reader is gone, the unmount works" fusermount3 -u "$smnt"
 check "the daemon exits within 10 s of the unmount" t_wait_gone "$stall_pid" 10
