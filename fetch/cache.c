@@ -12,11 +12,14 @@
 
 #include <openssl/evp.h>
 
+#include "fetch/clock.h"
 #include "fetch/files.h"
 #include "fetch/log.h"
 
 /* A reader waits at most this long for its blocks; fetches give up sooner. */
 #define READ_WAIT_MAX_S 600
+/* A reader with a cancel check looks at it this often while it waits. */
+#define CANCEL_POLL_MS 100
 
 int cache_open(const char *dir, const char *ca_file, struct cache **out)
 {
@@ -28,6 +31,7 @@ int cache_open(const char *dir, const char *ca_file, struct cache **out)
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	snprintf(c->ca_file, sizeof(c->ca_file), "%s", ca_file ? ca_file : "");
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->room_lock, NULL);
 	pthread_cond_init(&c->job_cond, NULL);
 	pthread_cond_init(&c->flush_cond, NULL);
 	if ((rc = mkdir_p(dir, 0755)) < 0 || (rc = cache_start_workers(c)) < 0) {
@@ -67,9 +71,24 @@ void cache_close(struct cache *c)
 	free(c);
 }
 
+int cache_stopping(struct cache *c)
+{
+	int stopping;
+
+	pthread_mutex_lock(&c->lock);
+	stopping = c->stopping;
+	pthread_mutex_unlock(&c->lock);
+	return stopping;
+}
+
 const char *cache_dir(const struct cache *c)
 {
 	return c->dir;
+}
+
+const char *cache_ca_file(const struct cache *c)
+{
+	return c->ca_file;
 }
 
 void cache_image_id(const struct cat_version *v, char *buf, size_t len)
@@ -236,10 +255,22 @@ static int blocks_present(const struct cached_image *img, uint64_t first, uint64
 	return all;
 }
 
-/* Waits until [first, last] is present; img->lock held. */
-static int wait_blocks(struct cached_image *img, uint64_t off, size_t size, uint64_t first, uint64_t last)
+/* Returns the earlier of deadline and CANCEL_POLL_MS from now. */
+static struct timespec poll_until(const struct timespec *deadline)
 {
-	struct timespec deadline;
+	struct timespec t = realtime_after_ms(CANCEL_POLL_MS);
+
+	if (t.tv_sec > deadline->tv_sec || (t.tv_sec == deadline->tv_sec && t.tv_nsec > deadline->tv_nsec))
+		return *deadline;
+	return t;
+}
+
+/* Waits until [first, last] is present; img->lock held. The fetch that a
+ * cancelled reader leaves goes on, for the next reader of those blocks. */
+static int wait_blocks(struct cached_image *img, uint64_t off, size_t size, uint64_t first, uint64_t last,
+		       int (*cancelled)(void))
+{
+	struct timespec deadline, until;
 	uint64_t gen = img->fail_gen;
 	int missing;
 
@@ -251,7 +282,11 @@ static int wait_blocks(struct cached_image *img, uint64_t off, size_t size, uint
 			return -EIO;
 		if (missing)
 			cache_queue_missing(img, first, last, 1); /* discarded meanwhile */
-		if (pthread_cond_timedwait(&img->cond, &img->lock, &deadline) == ETIMEDOUT) {
+		if (cancelled && cancelled())
+			return -EINTR;
+		until = cancelled ? poll_until(&deadline) : deadline;
+		if (pthread_cond_timedwait(&img->cond, &img->lock, &until) == ETIMEDOUT &&
+		    until.tv_sec == deadline.tv_sec && until.tv_nsec == deadline.tv_nsec) {
 			cache_set_error(img, "offset %" PRIu64 ": no data after %d s", off, READ_WAIT_MAX_S);
 			return -EIO;
 		}
@@ -259,7 +294,7 @@ static int wait_blocks(struct cached_image *img, uint64_t off, size_t size, uint
 	return 0;
 }
 
-int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size)
+int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size, int (*cancelled)(void))
 {
 	uint64_t first, last;
 	int rc;
@@ -273,19 +308,19 @@ int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size)
 	first = off / CACHE_BLOCK_SIZE;
 	last = (off + *size - 1) / CACHE_BLOCK_SIZE;
 	pthread_mutex_lock(&img->lock);
-	rc = wait_blocks(img, off, *size, first, last);
+	rc = wait_blocks(img, off, *size, first, last, cancelled);
 	pthread_mutex_unlock(&img->lock);
 	if (rc < 0) {
 		log_debug("%s: read of %zu bytes at offset %" PRIu64 " failed: %s", img->tag, *size, off,
-			  img->last_error);
+			  rc == -EINTR ? "request interrupted" : img->last_error);
 		return rc;
 	}
 	return img->data_fd;
 }
 
-ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off)
+ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off, int (*cancelled)(void))
 {
-	int fd = cache_read_fd(img, off, &size);
+	int fd = cache_read_fd(img, off, &size, cancelled);
 	ssize_t n;
 
 	if (fd < 0 || size == 0)
@@ -332,7 +367,7 @@ int cache_pull(struct cached_image *img, void (*progress)(void *arg, const struc
 	if (!buf)
 		return -ENOMEM;
 	for (uint64_t off = 0; off < img->size; off += step) {
-		ssize_t n = cache_read(img, buf, step, off);
+		ssize_t n = cache_read(img, buf, step, off, NULL);
 
 		if (n < 0) {
 			free(buf);

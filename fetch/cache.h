@@ -57,13 +57,15 @@ int cache_get(struct cache *c, const struct cat_version *v, struct cached_image 
 void cache_put(struct cached_image *img);
 
 /* Reads bytes through the cache, fetching missing blocks; returns the byte
- * count or -errno (-EIO with the cause logged and kept in last_error). */
-ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off);
+ * count or -errno (-EIO with the cause logged and kept in last_error).
+ * cancelled, when given, is checked every 100 ms while the read waits for
+ * blocks, and the read ends with -EINTR once it returns 1. */
+ssize_t cache_read(struct cached_image *img, void *buf, size_t size, uint64_t off, int (*cancelled)(void));
 
-/* Waits until [off, off + *size) is cached, after cutting *size at the end of
- * the image, and returns the file descriptor to read those bytes from at off
- * (owned by the cache), or a negative errno. */
-int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size);
+/* Waits as cache_read until [off, off + *size) is cached, after cutting *size
+ * at the end of the image, and returns the file descriptor to read those bytes
+ * from at off (owned by the cache), or a negative errno. */
+int cache_read_fd(struct cached_image *img, uint64_t off, size_t *size, int (*cancelled)(void));
 
 /* Fetches every missing block; progress, when given, is called about once a second. */
 int cache_pull(struct cached_image *img, void (*progress)(void *arg, const struct cache_info *),
@@ -83,6 +85,8 @@ int cache_complete_path(struct cache *c, const struct cat_version *v, char *buf,
 int cache_complete_path_in(const char *dir, const struct cat_version *v, char *buf, size_t len);
 
 const char *cache_dir(const struct cache *c);
+/* The CA file given to cache_open, "" for the system's store. */
+const char *cache_ca_file(const struct cache *c);
 
 /* Sets the size limits (bytes, 0 for none) and the callback that reports whether
  * a VM uses an entry (by id), which then is never evicted. */
@@ -97,5 +101,23 @@ int cache_evict(struct cache *c, const char *id, char *err, size_t errlen);
  * cache) can be dropped. It is called with cache locks held: it must not
  * block or call into the cache. NULL removes it. */
 void cache_set_change_hook(struct cache *c, void (*changed)(const char *id, void *arg), void *arg);
+
+/* Makes room for need more bytes in entry keep by evicting the least recently
+ * written other entries that no VM uses and no process has open. When the limits
+ * cannot be kept even so, evicts nothing and returns -ENOSPC with the limit,
+ * the sizes and the entries that could not be evicted in err. */
+int cache_make_room(struct cache *c, const char *keep, uint64_t need, char *err, size_t errlen);
+/* Checks, evicting nothing, that cache_make_room could make room for need. */
+int cache_check_room(struct cache *c, const char *keep, uint64_t need, char *err, size_t errlen);
+
+/* Counts len bytes that entry keep is about to write outside the block store
+ * (a packed pull), making room a block ahead of them. *room carries the room
+ * made but not written yet from one call to the next, starting at 0.
+ * -ENOSPC as cache_make_room. */
+int cache_reserve(struct cache *c, const char *keep, uint64_t *room, uint64_t len, char *err, size_t errlen);
+
+/* Sums the cache's usage from its files again, after files were removed
+ * behind the counter's back. */
+void cache_recount(struct cache *c);
 
 #endif

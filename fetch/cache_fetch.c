@@ -10,12 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fetch/clock.h"
 #include "fetch/log.h"
 #include "fetch/origin.h"
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 8000
 #define RETRY_AFTER_MAX 30.0
+#define WHOLE_CLAIM_STEP (1u << 20)	/* room claimed at a time by a whole-file response */
 
 /* One attempt at a job, as seen by the sink. */
 struct attempt {
@@ -23,7 +25,8 @@ struct attempt {
 	int checked;			/* first body byte seen */
 	int whole;			/* this attempt streams the whole file */
 	int sent_etag;			/* If-Range carried an ETag */
-	char err[256];
+	int no_room;			/* the cache limits stopped a whole-file response */
+	char err[512];
 };
 
 /* Puts a job at the end of the queue, or, when a reader waits for it, after
@@ -78,10 +81,11 @@ void cache_queue_missing(struct cached_image *img, uint64_t first, uint64_t last
 	}
 }
 
-/* Marks blocks wholly inside [start, end) present; img->lock held. */
-static void mark_covered(struct cached_image *img, uint64_t start, uint64_t end)
+/* Marks blocks wholly inside [start, end) present and counts them into the
+ * cache's usage; returns the bytes counted. img->lock held. */
+static uint64_t mark_covered(struct cached_image *img, uint64_t start, uint64_t end)
 {
-	uint64_t b = (start + CACHE_BLOCK_SIZE - 1) / CACHE_BLOCK_SIZE;
+	uint64_t b = (start + CACHE_BLOCK_SIZE - 1) / CACHE_BLOCK_SIZE, counted = 0;
 
 	for (; b < img->nblocks; b++) {
 		uint64_t bend = (b + 1) * CACHE_BLOCK_SIZE;
@@ -94,10 +98,12 @@ static void mark_covered(struct cached_image *img, uint64_t start, uint64_t end)
 			img->state[b] = BLOCK_PRESENT;
 			img->present++;
 			img->undurable++;
-			__atomic_add_fetch(&img->cache->usage, bend - b * CACHE_BLOCK_SIZE, __ATOMIC_RELAXED);
+			counted += bend - b * CACHE_BLOCK_SIZE;
 		}
 	}
+	__atomic_add_fetch(&img->cache->usage, counted, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&img->cond);
+	return counted;
 }
 
 /* Judges a 200 to a ranged request: the file changed (its blocks are dropped,
@@ -157,8 +163,9 @@ static int check_first_bytes(struct attempt *a, const struct http_answer *ans)
 }
 
 /* Marks the blocks a response completed: its own bytes, joined to what earlier
- * responses of the job wrote when they touch (a short 206 and its rest). */
-static void mark_answer(struct fetch_job *job, uint64_t ans_start, uint64_t offset, uint64_t end)
+ * responses of the job wrote when they touch (a short 206 and its rest).
+ * Returns the bytes of the blocks marked. */
+static uint64_t mark_answer(struct fetch_job *job, uint64_t ans_start, uint64_t offset, uint64_t end)
 {
 	uint64_t job_start = job->first * CACHE_BLOCK_SIZE;
 	uint64_t from = ans_start;
@@ -173,7 +180,31 @@ static void mark_answer(struct fetch_job *job, uint64_t ans_start, uint64_t offs
 	/* Blocks ending before this piece were marked by earlier calls. */
 	if (block_of_offset > from)
 		from = block_of_offset;
-	mark_covered(job->img, from, end);
+	return mark_covered(job->img, from, end);
+}
+
+/* Claims room for a whole-file response as it streams past the job's blocks. */
+static int claim_more(struct attempt *a, size_t len)
+{
+	struct fetch_job *job = a->job;
+	uint64_t step = len > WHOLE_CLAIM_STEP ? len : WHOLE_CLAIM_STEP;
+	int rc = cache_claim_room(job->img->cache, job->img->id, step, a->err, sizeof(a->err));
+
+	if (rc == 0)
+		job->claimed += step;
+	else
+		a->no_room = 1;
+	return rc;
+}
+
+/* Gives back the room held for blocks that mark_covered has just counted
+ * into the usage, so that no byte is counted twice or not at all. */
+static void release_counted(struct fetch_job *job, uint64_t counted)
+{
+	uint64_t bytes = counted < job->claimed ? counted : job->claimed;
+
+	cache_release_room(job->img->cache, bytes);
+	job->claimed -= bytes;
 }
 
 /* Writes a piece of an answer without img->lock, so that readers and other
@@ -198,8 +229,11 @@ static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const
 {
 	struct attempt *a = arg;
 	struct cached_image *img = a->job->img;
+	uint64_t counted = 0;
 	int rc = 0;
 
+	if (a->whole && a->job->claimed < len && (rc = claim_more(a, len)) < 0)
+		return rc;
 	pthread_mutex_lock(&img->lock);
 	if (a->job->epoch != img->epoch)
 		rc = -ESTALE;
@@ -215,9 +249,10 @@ static int sink(void *arg, const struct http_answer *ans, uint64_t offset, const
 		rc = -ESTALE;
 	if (rc == 0) {
 		img->fetched += len;
-		mark_answer(a->job, ans->start, offset, offset + len);
+		counted = mark_answer(a->job, ans->start, offset, offset + len);
 	}
 	pthread_mutex_unlock(&img->lock);
+	release_counted(a->job, counted);
 	return rc;
 }
 
@@ -272,7 +307,9 @@ static int fetch_once(struct http_conn *conn, struct fetch_job *job, char *err, 
 		snprintf(err, errlen, "%s", a.err);
 	if (rc == -ESTALE || rc == -EALREADY)
 		return rc;
-	if (rc == -EPROTO || rc == -ETIMEDOUT)
+	if (a.no_room)
+		return -ENOSPC;
+	if (rc == -EPROTO || rc == -ETIMEDOUT || rc == -ECANCELED)
 		return rc;
 	if (rc < 0 && a.sent_etag && !origin_etag_trusted(img->url))
 		*delay_ms = 0; /* ask again at once, with Last-Modified */
@@ -324,29 +361,34 @@ static void wait_whole_stream(struct cached_image *img)
 	pthread_mutex_unlock(&img->lock);
 }
 
-static void run_job(struct http_conn *conn, struct fetch_job *job)
+/* Sleeps ms milliseconds, or less when the cache starts closing. flush_cond
+ * is only ever broadcast, so waiting on it takes no wakeup from another thread. */
+static void backoff_sleep(struct cache *c, unsigned ms)
+{
+	struct timespec until = realtime_after_ms((long)ms);
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping && pthread_cond_timedwait(&c->flush_cond, &c->lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Fetches the job's blocks, with retries; returns 0 or -errno with the cause in err. */
+static int fetch_job_blocks(struct http_conn *conn, struct fetch_job *job, const char *host,
+			    char *err, size_t errlen)
 {
 	struct cached_image *img = job->img;
-	char err[256] = "";
-	char host[256];
 	unsigned backoff = BACKOFF_FIRST_MS;
 	int rc = -EIO, stalls = 0;
 	uint64_t rounds = 0;
 
-	http_url_host(img->url, host, sizeof(host));
-	rc = cache_make_room(img->cache, img, job->count * CACHE_BLOCK_SIZE, err, sizeof(err));
-	if (rc < 0) {
-		log_warnx("%s: cannot fetch offset %" PRIu64 ": %s", img->tag, job->first * CACHE_BLOCK_SIZE, err);
-		fail_job(job, err);
-		return;
-	}
 	for (int attempt = 1; attempt <= CACHE_ATTEMPTS; attempt++) {
 		unsigned delay = backoff;
 
 		uint64_t before = job->done_to;
 
 		err[0] = '\0';
-		rc = fetch_once(conn, job, err, sizeof(err), &delay);
+		rc = fetch_once(conn, job, err, errlen, &delay);
 		if (rc == 0 && !job_done(job)) {
 			/* A short answer: ask for the rest, at once and without
 			 * counting an attempt when it brought new bytes. */
@@ -369,11 +411,38 @@ static void run_job(struct http_conn *conn, struct fetch_job *job)
 			rc = -EAGAIN;
 		if (rc != -EAGAIN || attempt == CACHE_ATTEMPTS)
 			break;
-		usleep(delay * 1000u);
+		backoff_sleep(img->cache, delay);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
+	return rc;
+}
+
+/* Holds room for the job's blocks while it runs, so that the workers
+ * together never take the cache past its limits. */
+static void run_job(struct http_conn *conn, struct fetch_job *job)
+{
+	struct cached_image *img = job->img;
+	char err[512] = "";
+	char host[256];
+	int rc;
+
+	http_url_host(img->url, host, sizeof(host));
+	rc = cache_claim_room(img->cache, img->id, job->count * CACHE_BLOCK_SIZE, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("%s: cannot fetch offset %" PRIu64 ": %s", img->tag, job->first * CACHE_BLOCK_SIZE, err);
+		fail_job(job, err);
+		return;
+	}
+	job->claimed = job->count * CACHE_BLOCK_SIZE;
+	rc = fetch_job_blocks(conn, job, host, err, sizeof(err));
+	cache_release_room(img->cache, job->claimed);
+	job->claimed = 0;
 	if (rc == -ESTALE)
 		return; /* the blocks were discarded; readers queue them again */
+	if (rc == -ECANCELED) {
+		fail_job(job, "the cache is closing");
+		return;
+	}
 	if (rc < 0) {
 		log_warnx("%s: fetch of offset %" PRIu64 " from %s failed: %s", img->tag,
 			  job->first * CACHE_BLOCK_SIZE, host, err[0] ? err : strerror(-rc));
@@ -381,11 +450,19 @@ static void run_job(struct http_conn *conn, struct fetch_job *job)
 	}
 }
 
+/* Ends a transfer, stalled or not, once cache_close has begun. */
+static int transfer_cancelled(void *arg)
+{
+	return cache_stopping(arg);
+}
+
 static void *worker_main(void *arg)
 {
 	struct cache *c = arg;
 	struct http_conn *conn = http_conn_new(c->ca_file);
 
+	if (conn)
+		http_conn_set_cancel(conn, transfer_cancelled, c);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct fetch_job *job;

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "fetch/cache.h"
 #include "fetch/http.h"
@@ -25,6 +26,7 @@ struct fetch_job {
 	uint64_t first, count;		/* blocks */
 	uint64_t epoch;			/* img->epoch when queued */
 	uint64_t done_to;		/* bytes from the job's start to here are written */
+	uint64_t claimed;		/* cache room held for bytes not written yet */
 	struct fetch_job *next;
 };
 
@@ -75,13 +77,20 @@ struct cache {
 	void (*changed)(const char *id, void *arg);	/* guarded by lock */
 	void *changed_arg;
 	uint64_t usage;			/* bytes on disk; atomic */
+	uint64_t claimed;		/* room fetch jobs hold for bytes not written yet; atomic */
+	pthread_mutex_t room_lock;	/* one eviction at a time; guards counted_at */
+	time_t counted_at;		/* when usage was last summed from the files */
 };
 
 /* cache.c */
 void cache_image_free(struct cached_image *img);
+/* Returns 1 once cache_close has begun; takes cache->lock. */
+int cache_stopping(struct cache *c);
 
-/* cache_evict.c: makes room for need more bytes, or -ENOSPC with the cause. */
-int cache_make_room(struct cache *c, const struct cached_image *img, uint64_t need, char *err, size_t errlen);
+/* cache_evict.c: makes room for need more bytes as cache_make_room does and
+ * holds it, counted with the usage, until cache_release_room gives it back. */
+int cache_claim_room(struct cache *c, const char *keep, uint64_t need, char *err, size_t errlen);
+void cache_release_room(struct cache *c, uint64_t bytes);
 
 /* cache_fetch.c */
 int cache_start_workers(struct cache *c);

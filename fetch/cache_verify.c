@@ -16,16 +16,6 @@
 
 #define VERIFY_CHUNK (1u << 20)
 
-static int cache_stopping(struct cache *c)
-{
-	int stopping;
-
-	pthread_mutex_lock(&c->lock);
-	stopping = c->stopping;
-	pthread_mutex_unlock(&c->lock);
-	return stopping;
-}
-
 /* Hashes the data file into hex; returns 0, -ECANCELED when the cache is
  * closing (cache_close waits for this thread), or -errno. */
 static int hash_file(struct cache *c, int fd, const char *type, uint64_t size,

@@ -17,6 +17,8 @@
 
 struct http_conn {
 	CURL *curl;
+	int (*cancelled)(void *arg);
+	void *cancel_arg;
 };
 
 /* State of one transfer, shared by the header and body callbacks. */
@@ -80,6 +82,26 @@ void http_conn_free(struct http_conn *c)
 		return;
 	curl_easy_cleanup(c->curl);
 	free(c);
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http_conn *c = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return c->cancelled(c->cancel_arg);
+}
+
+void http_conn_set_cancel(struct http_conn *c, int (*cancelled)(void *arg), void *arg)
+{
+	c->cancelled = cancelled;
+	c->cancel_arg = arg;
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, cancelled ? on_progress : NULL);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, cancelled ? 0L : 1L);
 }
 
 int http_parse_content_range(const char *value, uint64_t *first, uint64_t *last, uint64_t *total)
@@ -224,6 +246,8 @@ static int finish_transfer(struct transfer *t, CURLcode res, char *err, size_t e
 			snprintf(err, errlen, "%s", curl_easy_strerror(res));
 		if (t->sink_rc < 0)
 			return t->sink_rc;
+		if (res == CURLE_ABORTED_BY_CALLBACK)
+			return -ECANCELED;
 		return res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
 	}
 	curl_easy_getinfo(t->conn->curl, CURLINFO_RESPONSE_CODE, &ans->status);
@@ -333,6 +357,7 @@ struct file_sink {
 	int fd;
 	uint64_t written;
 	int rc;
+	const struct http_download_hooks *hooks;
 };
 
 static size_t on_file(char *data, size_t size, size_t nmemb, void *arg)
@@ -340,6 +365,8 @@ static size_t on_file(char *data, size_t size, size_t nmemb, void *arg)
 	struct file_sink *f = arg;
 	size_t len = size * nmemb, done = 0;
 
+	if (f->hooks && f->hooks->before_write && (f->rc = f->hooks->before_write(f->hooks->arg, len)) < 0)
+		return 0;
 	while (done < len) {
 		ssize_t n = write(f->fd, data + done, len - done);
 
@@ -354,15 +381,17 @@ static size_t on_file(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 int http_download(const char *url, const char *ca_file, int fd, uint64_t resume_from,
-		  char *err, size_t errlen)
+		  const struct http_download_hooks *hooks, char *err, size_t errlen)
 {
 	struct http_conn *c = http_conn_new(ca_file);
-	struct file_sink f = { .fd = fd };
+	struct file_sink f = { .fd = fd, .hooks = hooks };
 	long status = 0;
 	CURLcode res;
 
 	if (!c)
 		return -ENOMEM;
+	if (hooks && hooks->cancelled)
+		http_conn_set_cancel(c, hooks->cancelled, hooks->arg);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_file);
@@ -378,6 +407,10 @@ int http_download(const char *url, const char *ca_file, int fd, uint64_t resume_
 	if (res == CURLE_RANGE_ERROR || (resume_from > 0 && status == 200)) {
 		snprintf(err, errlen, "server cannot resume; start again");
 		return -ERANGE;
+	}
+	if (res == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(err, errlen, "download cancelled");
+		return -ECANCELED;
 	}
 	if (res != CURLE_OK) {
 		snprintf(err, errlen, "%s", curl_easy_strerror(res));

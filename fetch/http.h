@@ -34,10 +34,15 @@ int http_global_init(void);
 struct http_conn *http_conn_new(const char *ca_file);
 void http_conn_free(struct http_conn *c);
 
+/* Sets a check that libcurl runs about once a second during each transfer on
+ * c, stalled ones included. When it returns 1, the transfer ends with -ECANCELED. */
+void http_conn_set_cancel(struct http_conn *c, int (*cancelled)(void *arg), void *arg);
+
 /* GETs bytes [off, off + len) of url. if_range, when non-empty, is sent as
  * If-Range. Returns 0 when the transfer completed (any status: check
- * ans->status), -ETIMEDOUT for a stalled transfer, or -EIO with the cause in
- * err (connection, TLS, malformed Content-Range, body shorter than promised). */
+ * ans->status), -ETIMEDOUT for a stalled transfer, -ECANCELED when the
+ * connection's cancel check returned 1, or -EIO with the cause in err
+ * (connection, TLS, malformed Content-Range, body shorter than promised). */
 int http_get_range(struct http_conn *c, const char *url, uint64_t off, uint64_t len,
 		   const char *if_range, http_sink_fn sink, void *arg, struct http_answer *ans,
 		   char *err, size_t errlen);
@@ -47,10 +52,20 @@ int http_get_range(struct http_conn *c, const char *url, uint64_t off, uint64_t 
 int http_get_document(const char *url, const char *ca_file, size_t max, char **out, size_t *outlen,
 		      char *err, size_t errlen);
 
+/* Optional callbacks of http_download. before_write runs before each piece of
+ * the body is written, with its length; a negative return ends the transfer
+ * with that -errno. cancelled is the check of http_conn_set_cancel. */
+struct http_download_hooks {
+	int (*before_write)(void *arg, size_t len);
+	int (*cancelled)(void *arg);
+	void *arg;
+};
+
 /* Appends the whole file at url to fd, asking for the bytes from resume_from
- * on. -ERANGE when the server cannot resume (the caller starts again). */
+ * on. -ERANGE when the server cannot resume (the caller starts again); hooks
+ * may be NULL. */
 int http_download(const char *url, const char *ca_file, int fd, uint64_t resume_from,
-		  char *err, size_t errlen);
+		  const struct http_download_hooks *hooks, char *err, size_t errlen);
 
 /* Writes the URL's scheme and host (no user info, path or query) into buf, for logs. */
 void http_url_host(const char *url, char *buf, size_t len);

@@ -13,12 +13,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fetch/cache.h"
 #include "fetch/catalog.h"
 
-/* Makes sure the entry is pulled, unpacked and verified, and writes the disk's
- * path into path. Concurrent callers for one entry wait for the one pull.
- * -EIO (or another -errno) with the cause in err. */
-int packed_ensure(const char *cache_dir, const struct cat_version *v, const char *ca_file,
+/* Makes sure the entry is pulled, unpacked and verified in the cache c, and
+ * writes the disk's path into path. Concurrent callers for one entry wait for
+ * the one pull. The download and the unpacked disk count against the cache
+ * limits while they exist: -ENOSPC, with nothing of the pull left behind,
+ * when room cannot be made for them. cancelled, when given, is checked about
+ * every 200 ms, and once a second during a transfer. When it returns 1, the
+ * call ends with -EINTR while it waits for another caller's pull, or with
+ * -ECANCELED during its own pull, which a later call resumes. Other errors:
+ * -EIO or another -errno, with the cause in err. */
+int packed_ensure(struct cache *c, const struct cat_version *v, int (*cancelled)(void),
 		  char *path, size_t len, char *err, size_t errlen);
 
 /* Describes a pull in progress in this process ("downloading 12 MB of 200 MB",

@@ -30,7 +30,6 @@ struct fs_state {
 	pthread_rwlock_t lock;		/* guards cat: read lock for every lookup */
 	struct catalog *cat;
 	struct cache *cache;
-	char ca_file[PATH_MAX];		/* from the configuration at mount time */
 	uid_t uid;
 	gid_t gid;
 	time_t started;
@@ -65,5 +64,10 @@ int fs_catalog_refresh(int force);
 
 /* Writes the path of the configuration file into buf. */
 void fs_config_path(char *buf, size_t len);
+
+/* Returns 1 when the FUSE request this thread serves was interrupted (its
+ * caller got a signal), its caller has exited, or the mount is going away,
+ * so a wait should end. */
+int fs_request_cancelled(void);
 
 #endif

@@ -13,6 +13,7 @@ struct handle *handle_new(enum handle_kind kind)
 	if (h) {
 		h->kind = kind;
 		h->fd = -1;
+		h->lock_fd = -1;
 	}
 	return h;
 }
@@ -23,6 +24,8 @@ void handle_free(struct handle *h)
 		return;
 	if (h->fd >= 0)
 		close(h->fd);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
 	if (h->img)
 		cache_put(h->img);
 	free(h->text);

@@ -17,6 +17,7 @@ enum handle_kind {
 struct handle {
 	enum handle_kind kind;
 	int fd;
+	int lock_fd;		/* HANDLE_FD of a packed disk: a shared lock on its entry */
 	char *text;		/* HANDLE_TEXT; HANDLE_EDIT and HANDLE_CTL: bytes written */
 	size_t len;
 	int dirty;		/* HANDLE_EDIT: written since open */

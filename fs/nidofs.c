@@ -146,7 +146,6 @@ int fs_start_workers(void)
 	if (config_load(path, &cfg, err, sizeof(err)) < 0)
 		log_warnx("%s", err);
 	path_join(path, sizeof(path), fs.home, "images");
-	snprintf(fs.ca_file, sizeof(fs.ca_file), "%s", cfg.ca_file);
 	rc = cache_open(path, cfg.ca_file, &fs.cache);
 	if (rc < 0) {
 		log_error("%s: cannot open the image cache: %s", path, strerror(-rc));

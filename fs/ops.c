@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <fuse_lowlevel.h>
 
 #include "fetch/files.h"
 #include "fetch/log.h"
@@ -278,20 +281,44 @@ static int nido_opendir(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Takes a shared lock on the lock file beside a packed entry's disk, so that
+ * eviction, which needs the lock exclusively, leaves the disk while it is open. */
+static int lock_packed(const char *disk, struct handle *h)
+{
+	char lock[PATH_MAX];
+	const char *slash = strrchr(disk, '/');
+
+	if (!slash || snprintf(lock, sizeof(lock), "%.*s/lock", (int)(slash - disk), disk) >= (int)sizeof(lock))
+		return -ENAMETOOLONG;
+	h->lock_fd = open(lock, O_RDONLY | O_CLOEXEC);
+	if (h->lock_fd < 0 || flock(h->lock_fd, LOCK_SH) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Opens a packed entry's disk, pulling and unpacking it first (this waits). */
 static int open_packed(const struct cat_version *v, struct handle **out)
 {
 	struct handle *h = handle_new(HANDLE_FD);
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX], err[512] = "";
 	int rc;
 
 	if (!h)
 		return -ENOMEM;
-	rc = packed_ensure(cache_dir(fs.cache), v, fs.ca_file, path, sizeof(path), err, sizeof(err));
+	rc = packed_ensure(fs.cache, v, fs_request_cancelled, path, sizeof(path), err, sizeof(err));
+	if (rc == 0)
+		rc = lock_packed(path, h);
 	if (rc == 0 && (h->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		rc = -errno;
+	if (rc == -ECANCELED || rc == -EINTR)
+		snprintf(err, sizeof(err), "request interrupted");
+	else if (rc < 0 && !err[0])
+		snprintf(err, sizeof(err), "%s", strerror(-rc));
 	if (rc < 0) {
+		log_warnx("%s:%s: cannot open the packed entry: %s", v->image->name, v->version, err);
 		handle_free(h);
+		if (rc == -ECANCELED)
+			return -EINTR;
 		return rc == -ENOENT ? -EIO : rc;
 	}
 	*out = h;
@@ -446,6 +473,43 @@ static int nido_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Returns 1 when the thread that sent a request has exited or is a zombie.
+ * The kernel sends readahead as background requests, which get no INTERRUPT
+ * when their reader dies, and keeps the pages locked until the daemon replies. */
+static int requester_gone(pid_t tid)
+{
+	char path[64], stat[512];
+	const char *end;
+	ssize_t n;
+	int fd;
+
+	if (tid <= 0)
+		return 0; /* in another PID namespace: unknown */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	stat[n] = '\0';
+	/* The state follows the command name, which is in parentheses. */
+	end = strrchr(stat, ')');
+	return end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X');
+}
+
+int fs_request_cancelled(void)
+{
+	struct fuse_context *ctx = fuse_get_context();
+
+	if (fuse_interrupted())
+		return 1;
+	if (!ctx || !ctx->fuse)
+		return 0;
+	return fuse_session_exited(fuse_get_session(ctx->fuse)) || requester_gone(ctx->pid);
+}
+
 static struct handle *fh(const struct fuse_file_info *fi)
 {
 	return (struct handle *)(uintptr_t)fi->fh;
@@ -456,7 +520,7 @@ static int read_image(struct handle *h, char *buf, size_t size, off_t off)
 	size_t done = 0;
 
 	while (done < size) {
-		ssize_t n = cache_read(h->img, buf + done, size - done, (uint64_t)off + done);
+		ssize_t n = cache_read(h->img, buf + done, size - done, (uint64_t)off + done, fs_request_cancelled);
 
 		if (n < 0)
 			return (int)n;
@@ -506,7 +570,7 @@ static int nido_read_buf(const char *path, struct fuse_bufvec **bufp, size_t siz
 	if (!bv)
 		return -ENOMEM;
 	if (h->kind == HANDLE_IMAGE)
-		fd = cache_read_fd(h->img, (uint64_t)off, &size);
+		fd = cache_read_fd(h->img, (uint64_t)off, &size, fs_request_cancelled);
 	if (fd >= 0) {
 		*bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
 		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -704,6 +768,13 @@ static void *nido_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->want |= FUSE_CAP_CACHE_SYMLINKS & conn->capable;
 	conn->want |= (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE) & conn->capable;
 	fs.fuse = fuse_get_context()->fuse;
+	/* With asynchronous direct I/O the kernel sends an O_DIRECT read as
+	 * background requests and waits for them uninterruptibly. It sends no
+	 * INTERRUPT, so even SIGKILL cannot end the reader until the fetch
+	 * gives up (fuse_direct_IO in Linux fs/fuse/file.c; seen on 6.18).
+	 * Synchronous requests can be interrupted, and a read returns EINTR
+	 * at once after an interrupt (fs_request_cancelled). */
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 	if (fs_start_workers() < 0)
 		log_error("cannot start the fetch workers");
 	return NULL;

@@ -229,10 +229,10 @@ static int backing_path(const struct cat_version *v, char *buf, size_t len)
 	int rc;
 
 	if (!cat_version_lazy(v)) {
-		rc = packed_ensure(cache_dir(fs.cache), v, fs.ca_file, buf, len, err, sizeof(err));
+		rc = packed_ensure(fs.cache, v, fs_request_cancelled, buf, len, err, sizeof(err));
 		if (rc < 0)
 			log_warnx("%s:%s: %s", v->image->name, v->version, err);
-		return rc;
+		return rc == -ECANCELED ? -EINTR : rc;
 	}
 	if (cache_complete_path(fs.cache, v, buf, len) == 0)
 		return 0;

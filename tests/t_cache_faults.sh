@@ -88,6 +88,88 @@ check "no request past the end of the file" bash -c "! grep -q ' 416 ' '$FAULT_L
 t_wait_for "the checksum check" 20 grep -q 'verified' "$mnt/catalog/blob/1/info"
 check "complete image verified" grep -q 'complete, verified' "$mnt/catalog/blob/1/info"
 
+# A read stuck on a stalled server: the reader can be killed at once, and
+# then the mount can be unmounted and the daemon exits. The stall timeout is
+# 60 s here, so that waiting for it would show.
+main_pid=$NIDOFS_PID
+head -c $((4 * 1048576)) /dev/urandom >"$T_DIR/www/stall.raw"
+gzip -c "$T_DIR/www/stall.raw" >"$T_DIR/www/stall.raw.gz"
+write_catalog_raw "$T_DIR/stall.json" stall 1 "http://127.0.0.1:$FAULT_PORT/stall.raw" "$T_DIR/www/stall.raw"
+# A packed entry too, whose first open downloads it whole.
+python3 - "$T_DIR/stall.json" "http://127.0.0.1:$FAULT_PORT/stall.raw.gz" "$T_DIR/www/stall.raw.gz" <<'PY'
+import copy, hashlib, json, os, sys
+path, url, gz = sys.argv[1:]
+doc = json.load(open(path))
+image = copy.deepcopy(doc["images"][0])
+image["name"] = "stallgz"
+image["versions"][0].update(url=url, checksum=hashlib.sha256(open(gz, "rb").read()).hexdigest(),
+                            size_bytes=os.path.getsize(gz))
+doc["images"].append(image)
+json.dump(doc, open(path, "w"))
+PY
+mkdir -p "$T_DIR/stall-home"
+cp "$NIDO_HOME/config" "$T_DIR/stall-home/config"
+smnt="$T_DIR/smnt"
+export NIDO_STALL_TIMEOUT=60
+mount_nidofs "$smnt" -o catalog="$T_DIR/stall.json",home="$T_DIR/stall-home" || { not_ok "mount"; t_done; }
+export NIDO_STALL_TIMEOUT=2
+stall_pid=$NIDOFS_PID
+NIDOFS_PID=$main_pid
+sdisk="$smnt/catalog/stall/1/disk.raw"
+
+# d_state_pids: the processes of this test (their command line names its
+# directory) in uninterruptible sleep.
+d_state_pids() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(awk '{ print $3 }' "$p/stat" 2>/dev/null)" = D ] || continue
+		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$T_DIR" && basename "$p"
+	done
+	return 0
+}
+# stuck_reader DD_ARGS...: starts dd on the stalled image; sets READER.
+stuck_reader() {
+	READER=$(
+		dd if="$sdisk" of=/dev/null bs=65536 count=1 status=none "$@" >/dev/null 2>&1 &
+		echo $!
+	)
+	T_PIDS+=("$READER")
+	sleep 1
+}
+
+fault stall seconds=300
+stuck_reader
+check "stalled server: the read is stuck" kill -0 "$READER"
+start=$(now)
+if fusermount3 -u "$smnt" 2>"$T_DIR/err"; then
+	not_ok "unmount of the busy mount fails"
+else
+	ok "unmount of the busy mount fails"
+fi
+check "unmount of the busy mount fails at once with EBUSY" grep -q 'Device or resource busy' "$T_DIR/err"
+check "unmount of the busy mount took at most 2 s" test "$(elapsed_since "$start")" -le 2
+kill -KILL "$READER"
+check "a stuck reader killed with SIGKILL is gone within 3 s" t_wait_gone "$READER" 3
+
+stuck_reader iflag=direct
+check "an O_DIRECT reader waits interruptibly" test "$(awk '{ print $3 }' "/proc/$READER/stat")" = S
+kill -TERM "$READER"
+check "a stuck O_DIRECT reader killed with SIGTERM is gone within 3 s" t_wait_gone "$READER" 3
+opener=$(
+	cat "$smnt/catalog/stallgz/1/disk.raw" >/dev/null 2>&1 &
+	echo $!
+)
+T_PIDS+=("$opener")
+sleep 1
+check "an open waiting for a packed download is stuck" kill -0 "$opener"
+kill -KILL "$opener"
+check "an open waiting for a packed download, killed, is gone within 3 s" t_wait_gone "$opener" 3
+check "the cancelled download is in info" grep -q 'failed: download cancelled' "$smnt/catalog/stallgz/1/info"
+check "no process of the test is in uninterruptible sleep" test -z "$(d_state_pids)"
+check "once the reader is gone, the unmount works" fusermount3 -u "$smnt"
+check "the daemon exits within 10 s of the unmount" t_wait_gone "$stall_pid" 10
+fault_clear
+
 for p in "${T_PIDS[@]}"; do
 	[ "$p" = "$NIDOFS_PID" ] || kill "$p" 2>/dev/null
 done

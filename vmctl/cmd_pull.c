@@ -1,9 +1,11 @@
 /* `nido image pull`: fills the image cache, through the daemon's mount when
- * one runs (so both share one owner of the cache), else directly. */
+ * one runs (so both share one owner of the cache), else directly and within
+ * the cache limits of the configuration. */
 #include "vmctl/cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "fetch/cache.h"
 #include "fetch/files.h"
 #include "fetch/packed.h"
+#include "vmctl/vmuse.h"
 
 #define PULL_CHUNK (4u << 20)
 
@@ -90,17 +93,54 @@ static void on_progress(void *arg, const struct cache_info *info)
 	show(arg, info->cached, info->size, 0);
 }
 
+static int image_in_use(const char *id, void *arg)
+{
+	const struct nido_ctx *ctx = arg;
+
+	return vm_uses_image(ctx->home, id);
+}
+
+/* Opens the image cache with the limits of the configuration, which this
+ * process keeps for what it writes. Close with cache_close. */
+static int open_cache(struct nido_ctx *ctx, struct cache **out)
+{
+	char dir[4096];
+	int rc;
+
+	path_join(dir, sizeof(dir), ctx->home, "images");
+	if ((rc = cache_open(dir, ctx->cfg.ca_file, out)) < 0)
+		return fail("%s: cannot open the image cache: %s", dir, strerror(-rc));
+	cache_set_limits(*out, ctx->cfg.cache_max, ctx->cfg.cache_min_free, image_in_use, ctx);
+	return 0;
+}
+
+/* Makes room for the whole rest of the image before fetching any of it, so a
+ * pull that cannot fit fails at once and evicts nothing. */
+static int room_for_image(struct cache *cache, const struct cat_version *v, const char *tag)
+{
+	char id[160], err[1024];
+	uint64_t cached = cache_cached_bytes(cache, v);
+
+	cache_image_id(v, id, sizeof(id));
+	if (cached >= v->size || cache_make_room(cache, id, v->size - cached, err, sizeof(err)) == 0)
+		return 0;
+	return fail("%s: %s", tag, err);
+}
+
 static int pull_direct(struct nido_ctx *ctx, const struct cat_version *v, struct progress *p)
 {
 	struct cache *cache;
 	struct cached_image *img;
 	struct cache_info info;
-	char dir[4096], err[1024];
+	char err[1024];
 	int rc;
 
-	path_join(dir, sizeof(dir), ctx->home, "images");
-	if ((rc = cache_open(dir, ctx->cfg.ca_file, &cache)) < 0)
-		return fail("%s: cannot open the image cache: %s", dir, strerror(-rc));
+	if (open_cache(ctx, &cache) != 0)
+		return 1;
+	if (room_for_image(cache, v, p->tag) != 0) {
+		cache_close(cache);
+		return 1;
+	}
 	if ((rc = cache_get(cache, v, &img, err, sizeof(err))) < 0) {
 		cache_close(cache);
 		return fail("%s", err);
@@ -121,13 +161,16 @@ static int pull_direct(struct nido_ctx *ctx, const struct cat_version *v, struct
  * this command share the work through the entry's lock file. */
 static int pull_packed(struct nido_ctx *ctx, const struct cat_version *v, const char *tag)
 {
-	char dir[4096], path[4096], err[1024];
+	struct cache *cache;
+	char path[4096], err[1024];
 	int rc;
 
-	path_join(dir, sizeof(dir), ctx->home, "images");
+	if (open_cache(ctx, &cache) != 0)
+		return 1;
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "%s: downloading and unpacking the whole entry...\n", tag);
-	rc = packed_ensure(dir, v, ctx->cfg.ca_file, path, sizeof(path), err, sizeof(err));
+	rc = packed_ensure(cache, v, NULL, path, sizeof(path), err, sizeof(err));
+	cache_close(cache);
 	if (rc < 0)
 		return fail("%s: %s", tag, err);
 	printf("%s: pulled, %s, unpacked to %s\n", tag,
