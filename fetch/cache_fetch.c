@@ -207,9 +207,10 @@ static void release_counted(struct fetch_job *job, uint64_t counted)
 	job->claimed -= bytes;
 }
 
-/* Writes a piece of an answer without img->lock, so that readers and other
- * workers go on meanwhile; img->writers keeps store_discard from resetting
- * the file under it. The blocks are marked only if no discard came between. */
+/* Writes a piece of a response without img->lock, so that readers and other
+ * workers can go on meanwhile. img->writers keeps store_discard from resetting
+ * the file during the write. The caller marks blocks only if no discard came
+ * in between. */
 static int write_piece(struct cached_image *img, const void *data, size_t len, uint64_t offset)
 {
 	ssize_t n;
@@ -218,7 +219,11 @@ static int write_piece(struct cached_image *img, const void *data, size_t len, u
 	img->writers++;
 	pthread_mutex_unlock(&img->lock);
 	n = pwrite(img->data_fd, data, len, (off_t)offset);
-	rc = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	rc = 0;
+	if (n < 0)
+		rc = -errno;
+	else if (n != (ssize_t)len)
+		rc = -EIO;
 	pthread_mutex_lock(&img->lock);
 	if (--img->writers == 0)
 		pthread_cond_broadcast(&img->cond);

@@ -36,7 +36,7 @@ static void invalidate(const char *top, const char *a, const char *b, const char
 			return;
 		len += (size_t)n;
 	}
-	fuse_invalidate_path(fs.fuse, path); /* ENOENT: the kernel holds nothing */
+	fuse_invalidate_path(fs.fuse, path); /* ENOENT: nothing cached for it */
 }
 
 void inval_catalog(const struct catalog *old)

@@ -171,8 +171,9 @@ struct fill_ctx {
 	const char *dir;		/* with attributes (readdirplus): the directory's path */
 };
 
-/* Adds one name; in the catalog, with its attributes when the kernel asks for
- * them, which spares a lookup per name to `ls -l`. fs.lock held. */
+/* Adds one name to a listing. In the catalog it adds the name's attributes
+ * too when the kernel requests them, so `ls -l` needs no lookup per name.
+ * fs.lock held. */
 static int fill_name(void *arg, const char *name)
 {
 	struct fill_ctx *ctx = arg;
@@ -263,9 +264,9 @@ static int nido_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off
 	return rc;
 }
 
-/* Catalog folders change only with a catalog reload, which invalidates them
- * (inval.c), so the kernel may keep their listings; the others are listed
- * afresh each time. */
+/* Lets the kernel keep the listings of catalog folders, because they change
+ * only with a catalog reload, which invalidates them (inval.c). Other folders
+ * are listed again at each open. */
 static int nido_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct node n;
@@ -441,11 +442,11 @@ static int bytes_fixed(const struct handle *h)
 	return info.final;
 }
 
-/* Image files use the page cache; it is kept across opens once their bytes
- * are fixed (a discard or eviction after that, or a catalog reload that
- * points a path at another image, drops it: see inval.c), and dropped at each
- * open before, so that a new open never mixes bytes from before a change of
- * the remote file. Every other file bypasses the page cache. */
+/* Sets how the kernel caches a file's pages. Image files keep their pages
+ * across opens once their bytes are fixed, and inval.c drops them when the
+ * cache discards or evicts the image or a reload points the path elsewhere.
+ * Before that, each open drops them, so that a new open never mixes bytes
+ * from before a change of the remote file. Other files bypass the page cache. */
 static void set_caching(const struct node *n, const struct handle *h, struct fuse_file_info *fi)
 {
 	int image = n->kind == NODE_CACHED || n->kind == NODE_DISK;
@@ -556,9 +557,9 @@ static int nido_read(const char *path, char *buf, size_t size, off_t off, struct
 	}
 }
 
-/* Image and state files are answered from their file descriptor, which lets
- * libfuse splice the bytes to the kernel without copying them through the
- * daemon; generated text is answered from memory. */
+/* Replies to a read of an image or state file with its file descriptor, so
+ * that libfuse can splice the bytes to the kernel without copying them
+ * through the daemon. Generated text is sent from memory. */
 static int nido_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
 			 struct fuse_file_info *fi)
 {
@@ -752,7 +753,7 @@ static int nido_unlink(const char *path)
 }
 
 /* Names and attributes stay valid in the kernel for FS_CACHE_TIMEOUT seconds,
- * which spares a request per path component and per read; a catalog reload
+ * which saves a request per path component and per read. A catalog reload
  * invalidates what it changes (fs_catalog_refresh). New names show at once
  * (no negative caching). Page-cache validity is decided at open (keep_cache),
  * so reads do not ask for attributes again (no auto_inval_data). Alias
