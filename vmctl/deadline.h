@@ -2,6 +2,8 @@
 #ifndef NIDO_DEADLINE_H
 #define NIDO_DEADLINE_H
 
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -21,6 +23,20 @@ static inline int ms_left(int64_t deadline)
 	if (left < 0)
 		return 0;
 	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* Waits until fd is ready for events; 0, -ETIMEDOUT at the deadline, or -errno. */
+static inline int poll_until(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&pfd, 1, ms_left(deadline));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == 0 ? -ETIMEDOUT : 0;
 }
 
 /* Sleeps for ms milliseconds; a signal may end the sleep early. */

@@ -26,20 +26,6 @@ void qmp_close(struct qmp_conn *conn)
 	conn->len = 0;
 }
 
-/* Waits until fd is ready for events or the deadline passes. */
-static int wait_ready(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int n;
-
-	do
-		n = poll(&pfd, 1, ms_left(deadline));
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == 0 ? -ETIMEDOUT : 0;
-}
-
 static int open_socket(struct qmp_conn *conn, const char *path, int64_t deadline)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -72,7 +58,7 @@ static int send_all(struct qmp_conn *conn, const char *text, int64_t deadline)
 	while (done < len) {
 		n = send(conn->fd, text + done, len - done, MSG_NOSIGNAL);
 		if (n < 0 && errno == EAGAIN) {
-			rc = wait_ready(conn->fd, POLLOUT, deadline);
+			rc = poll_until(conn->fd, POLLOUT, deadline);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -97,7 +83,7 @@ static int read_message(struct qmp_conn *conn, cJSON **msg, int64_t deadline)
 	while (!(nl = memchr(conn->buf, '\n', conn->len))) {
 		if (conn->len == sizeof(conn->buf))
 			return -EMSGSIZE;
-		rc = wait_ready(conn->fd, POLLIN, deadline);
+		rc = poll_until(conn->fd, POLLIN, deadline);
 		if (rc < 0)
 			return rc;
 		n = recv(conn->fd, conn->buf + conn->len, sizeof(conn->buf) - conn->len, 0);

@@ -51,25 +51,37 @@ static void live_status(const char *vmdir, struct vm_status *st)
 	}
 }
 
+/* Finds the VM's folder (vmdir, PATH_MAX bytes) and the PID of its QEMU, 0
+ * when none runs; -EINVAL for an invalid name, -ENOENT for no such VM. */
+static int find_qemu(const char *home, const char *name, char *vmdir, pid_t *pid)
+{
+	char pidfile[PATH_MAX];
+	int rc;
+
+	*pid = 0;
+	if (!vm_name_valid(name))
+		return -EINVAL;
+	rc = vmdir_path(home, name, vmdir, PATH_MAX);
+	if (rc == 0 && access(vmdir, F_OK) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = vmdir_file(vmdir, "qemu.pid", pidfile, sizeof(pidfile));
+	if (rc == 0)
+		rc = vmproc_find(pidfile, pid);
+	return rc;
+}
+
 int vm_status(const char *home, const char *name, struct vm_status *st)
 {
 	struct vm_record rec;
 	struct nido_config cfg;
-	char vmdir[PATH_MAX], pidfile[PATH_MAX], err[512];
+	char vmdir[PATH_MAX], err[512];
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (!vm_name_valid(name))
-		return -EINVAL;
-	rc = vmdir_path(home, name, vmdir, sizeof(vmdir));
-	if (rc == 0 && access(vmdir, F_OK) < 0)
-		rc = -errno;
+	rc = find_qemu(home, name, vmdir, &st->pid);
 	if (rc == 0)
 		rc = vmdir_load_state(vmdir, &rec);
-	if (rc == 0)
-		rc = vmdir_file(vmdir, "qemu.pid", pidfile, sizeof(pidfile));
-	if (rc == 0)
-		rc = vmproc_find(pidfile, &st->pid);
 	if (rc < 0)
 		return rc;
 	if (vmdir_load_config(vmdir, name, &cfg, err, sizeof(err)) == 0)
@@ -94,19 +106,10 @@ int vm_status(const char *home, const char *name, struct vm_status *st)
 
 int vm_running(const char *home, const char *name)
 {
-	char vmdir[PATH_MAX], pidfile[PATH_MAX];
+	char vmdir[PATH_MAX];
 	pid_t pid = 0;
-	int rc;
+	int rc = find_qemu(home, name, vmdir, &pid);
 
-	if (!vm_name_valid(name))
-		return -EINVAL;
-	rc = vmdir_path(home, name, vmdir, sizeof(vmdir));
-	if (rc == 0 && access(vmdir, F_OK) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = vmdir_file(vmdir, "qemu.pid", pidfile, sizeof(pidfile));
-	if (rc == 0)
-		rc = vmproc_find(pidfile, &pid);
 	return rc < 0 ? rc : pid > 0;
 }
 

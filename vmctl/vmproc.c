@@ -159,14 +159,5 @@ int vmproc_signal(int pidfd, int sig)
 
 int vmproc_wait_exit(int pidfd, int timeout_ms)
 {
-	int64_t deadline = monotonic_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-	int n;
-
-	do
-		n = poll(&pfd, 1, ms_left(deadline));
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == 0 ? -ETIMEDOUT : 0;
+	return poll_until(pidfd, POLLIN, monotonic_ms() + timeout_ms);
 }
