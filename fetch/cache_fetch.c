@@ -101,8 +101,10 @@ static uint64_t mark_covered(struct cached_image *img, uint64_t start, uint64_t 
 			counted += bend - b * CACHE_BLOCK_SIZE;
 		}
 	}
-	__atomic_add_fetch(&img->cache->usage, counted, __ATOMIC_RELAXED);
-	pthread_cond_broadcast(&img->cond);
+	if (counted) {
+		__atomic_add_fetch(&img->cache->usage, counted, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&img->cond); /* wakes readers only when a block is new */
+	}
 	return counted;
 }
 

@@ -218,6 +218,17 @@ write_catalog_raw() {
 now() { date +%s.%N; }
 elapsed_since() { python3 -c "import sys,time; print(int(time.time() - float(sys.argv[1])))" "$1"; }
 
+# serve_random_blob BYTES: a file of BYTES random bytes served by the fault
+# server from $T_DIR/www/disk.raw as raw catalog entry blob:1 in
+# $T_DIR/catalog.json, with a copy in $T_DIR/orig.raw.
+serve_random_blob() {
+	mkdir -p "$T_DIR/www"
+	head -c "$1" /dev/urandom >"$T_DIR/www/disk.raw"
+	cp "$T_DIR/www/disk.raw" "$T_DIR/orig.raw"
+	start_faultserver "$T_DIR/www"
+	write_catalog_raw "$T_DIR/catalog.json" blob 1 "http://127.0.0.1:$FAULT_PORT/disk.raw" "$T_DIR/www/disk.raw"
+}
+
 # serve_tiny_image [ALIAS...]: the tiny test image served by nginx from
 # $T_DIR/www as catalog entry tiny:1.0 in $T_DIR/catalog.json, booted by
 # mkdir (image = tiny:1.0). Reports not ok and ends the test on failure.

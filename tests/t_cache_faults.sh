@@ -5,12 +5,8 @@ source "$(dirname "$0")/lib.sh"
 t_setup
 export NIDO_STALL_TIMEOUT=2
 
-mkdir -p "$T_DIR/www"
 # 24 MiB plus a tail that does not fill a block.
-head -c $((24 * 1048576 + 12345)) /dev/urandom >"$T_DIR/www/disk.raw"
-cp "$T_DIR/www/disk.raw" "$T_DIR/orig.raw"
-start_faultserver "$T_DIR/www"
-write_catalog_raw "$T_DIR/catalog.json" blob 1 "http://127.0.0.1:$FAULT_PORT/disk.raw" "$T_DIR/www/disk.raw"
+serve_random_blob $((24 * 1048576 + 12345))
 mnt="$T_DIR/mnt"
 mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || { not_ok "mount"; t_done; }
 disk="$mnt/catalog/blob/1/disk.raw"

@@ -4,11 +4,7 @@ source "$(dirname "$0")/lib.sh"
 t_setup
 export NIDO_STALL_TIMEOUT=3
 
-mkdir -p "$T_DIR/www"
-head -c $((16 * 1048576 + 777)) /dev/urandom >"$T_DIR/www/disk.raw"
-cp "$T_DIR/www/disk.raw" "$T_DIR/orig.raw"
-start_faultserver "$T_DIR/www"
-write_catalog_raw "$T_DIR/catalog.json" blob 1 "http://127.0.0.1:$FAULT_PORT/disk.raw" "$T_DIR/www/disk.raw"
+serve_random_blob $((16 * 1048576 + 777))
 mnt="$T_DIR/mnt"
 disk="$mnt/catalog/blob/1/disk.raw"
 want=$(sha256sum <"$T_DIR/orig.raw" | cut -d' ' -f1)
@@ -100,7 +96,7 @@ check "reload: the path reads the image it now names" cmp "$disk" "$T_DIR/orig.r
 point_blob_at other.raw
 check "reload: a verified image's kept pages do not outlive a reload" cmp "$disk" "$T_DIR/www/other.raw"
 umount_nidofs "$mnt"
-point_blob_at disk.raw
+write_catalog_raw "$T_DIR/catalog.json" blob 1 "http://127.0.0.1:$FAULT_PORT/disk.raw" "$T_DIR/www/disk.raw"
 
 # 5. A full cache file system: a clear error, no damage, recovery once space is back.
 # Blocks marked in the map before the disk fills must keep their bytes.
@@ -137,6 +133,8 @@ if cat "$disk" >/dev/null 2>"$T_DIR/err"; then
 else
 	check "disk full: the read fails with a clear error" grep -q 'No space left\|Input/output error' "$T_DIR/err"
 fi
+# The worker logs the cause right after it fails the waiting read.
+t_wait_for "the cause in the log" 5 grep -q 'No space left on device' "$NIDOFS_LOG"
 check "disk full: the error names the cause" grep -q 'No space left on device' "$NIDOFS_LOG"
 umount_nidofs "$mnt"
 check "disk full: durable blocks keep their bytes" durable_blocks_right
