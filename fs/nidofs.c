@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,36 @@ static void record_mount(void)
 		log_warn("%s: cannot record the mount", path);
 }
 
+/* Takes the state directory for this daemon: an exclusive lock on
+ * <home>/mount.lock, held for the daemon's life (the descriptor survives the
+ * fork into the background and closes on exec), so that two daemons never
+ * share one state directory. Fails with a message naming the running mount. */
+static int lock_state(void)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+	int fd, err;
+
+	path_join(path, sizeof(path), fs.home, "mount.lock");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0; /* fd stays open until the daemon exits */
+	err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (err != EWOULDBLOCK) {
+		fprintf(stderr, "nidofs: %s: cannot lock the state directory: %s\n", path, strerror(err));
+		return -1;
+	}
+	path_join(path, sizeof(path), fs.home, "mount");
+	if (read_file(path, 4096, &text, &len) == 0)
+		text[strcspn(text, "\n")] = '\0';
+	fprintf(stderr, "nidofs: %s is in use by another nidofs (pid and mount point: %s); "
+		"unmount it first, e.g. with 'nido umount'\n", fs.home, text ? text : "unknown");
+	free(text);
+	return -1;
+}
+
 static void forget_mount(void)
 {
 	char path[PATH_MAX];
@@ -175,7 +206,7 @@ static int check_only(void)
 	}
 	if (fs_catalog_refresh(1) < 0)
 		return 1;
-	printf("ok: %s: %zu images, %zu entries rejected; configuration %s valid\n", fs.cat->source,
+	printf("ok: %s: %zu images, %zu entries or aliases rejected; configuration %s valid\n", fs.cat->source,
 	       fs.cat->nimages, fs.cat->nproblems, path);
 	return 0;
 }
@@ -243,6 +274,10 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", abs);
+	if (lock_state() < 0) {
+		rc = 1;
+		goto out;
+	}
 	if (fs_catalog_refresh(1) < 0) {
 		fprintf(stderr, "nidofs: cannot load the catalog; see the message above\n");
 		rc = 1;

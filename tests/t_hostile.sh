@@ -260,9 +260,9 @@ for f in "$T_DIR"/cases/*.json; do
 	if [ -n "$expect" ]; then
 		check "catalog $name: rejected with its message" \
 			grep -qxF -- "nidofs: warning: catalog $f: $expect" "$T_DIR/check.err"
-		check "catalog $name: only this entry rejected" grep -q ': 1 images, 1 entries rejected;' "$T_DIR/check.out"
+		check "catalog $name: only this entry rejected" grep -q ': 1 images, 1 entries or aliases rejected;' "$T_DIR/check.out"
 	else
-		check "catalog $name: nothing rejected" grep -q ': 1 images, 0 entries rejected;' "$T_DIR/check.out"
+		check "catalog $name: nothing rejected" grep -q ': 1 images, 0 entries or aliases rejected;' "$T_DIR/check.out"
 	fi
 	check "catalog $name: one line per message" \
 		test "$(grep -vc '^nidofs: warning: catalog ' "$T_DIR/check.err")" = 0

@@ -6,6 +6,15 @@ t_setup
 serve_tiny_image
 mnt="$T_DIR/mnt"
 mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || { not_ok "mount"; t_done; }
+
+# A second daemon on the same state directory is refused, and names the first.
+mkdir -p "$T_DIR/mnt2"
+timeout 10 "$NIDOFS" -f -o catalog="$T_DIR/catalog.json" "$T_DIR/mnt2" >"$T_DIR/second.out" 2>&1
+check "a second mount of the same state fails" test $? -eq 1
+check "the refusal names the running daemon" grep -q "is in use by another nidofs (pid and mount point: $NIDOFS_PID $mnt)" "$T_DIR/second.out"
+check "the second mount point stays empty" bash -c "! mountpoint -q '$T_DIR/mnt2'"
+check "the first mount still works" test -d "$mnt/catalog/tiny"
+
 mkdir "$mnt/vms/u1"
 t_wait_for "the boot marker" 60 grep -q NIDO-TINY-IDLE "$mnt/vms/u1/console"
 pid=$(cat "$NIDO_HOME/vms/u1/qemu.pid")
