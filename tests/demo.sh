@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 t_setup
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-echo "Building the demo image from Debian packages (cached after the first run)..."
+echo "The demo image: built from Debian packages on the first run, then cached..."
 image=$(tiny_image)
 mkdir -p "$T_DIR/www"
 cp "$image" "$T_DIR/www/demo.qcow2"
@@ -38,7 +38,9 @@ step "cat vms/demo-vm/state"
 cat vms/demo-vm/state
 step "cat vms/demo-vm/console"
 tr -d '\r' <vms/demo-vm/console | grep -v '^$' | tail -n 8
-step "cat vms/demo-vm/ssh"
+step "grep network vms/demo-vm/config    # the guest reaches nothing outside"
+grep network vms/demo-vm/config
+step "cat vms/demo-vm/ssh    # the command for images with an SSH server (this one has none)"
 cat vms/demo-vm/ssh
 step "rmdir vms/demo-vm"
 rmdir vms/demo-vm
