@@ -206,8 +206,9 @@ static int check_only(void)
 	}
 	if (fs_catalog_refresh(1) < 0)
 		return 1;
-	printf("ok: %s: %zu images, %zu entries or aliases rejected; configuration %s valid\n", fs.cat->source,
-	       fs.cat->nimages, fs.cat->nproblems, path);
+	printf("ok: %s: %zu images, %zu entries or aliases rejected; configuration %s %s\n", fs.cat->source,
+	       fs.cat->nimages, fs.cat->nproblems, path,
+	       access(path, F_OK) == 0 ? "valid" : "missing, so the defaults apply");
 	return 0;
 }
 
