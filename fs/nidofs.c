@@ -47,6 +47,9 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_END
 };
 
+/* Idle FUSE worker threads kept for the next burst of requests. */
+#define FS_IDLE_THREADS "10"
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -286,6 +289,10 @@ int main(int argc, char *argv[])
 	}
 	fuse_opt_add_arg(&args, abs);
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=nidofs,subtype=nidofs");
+	/* Without max_idle_threads, libfuse 3.14's fuse_main prints "Ignoring
+	 * invalid max threads value 4294967295" at each mount (seen on Debian 12).
+	 * Set first in the list, so that the user's own -o value still wins. */
+	fuse_opt_insert_arg(&args, 1, "-omax_idle_threads=" FS_IDLE_THREADS);
 	rc = fuse_main(args.argc, args.argv, &nido_ops, NULL);
 	forget_mount();
 	warn_orphaned_vms();
