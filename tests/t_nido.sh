@@ -126,6 +126,13 @@ expect_error "config of an unknown key" config nosuchkey
 nido_run config --json
 check "config --json: parses" json_ok
 check "config --json: memory is 512" test "$(json_get 'd["memory"]')" = 512
+image_before=$("$NIDO" config image)
+nido_run config image nosuch:1
+check "config image nosuch:1: exit status 0" test "$status" = 0
+check "config image nosuch:1: warns it is not in the catalog" grep -q "warning: image nosuch:1 is not in the catalog" "$T_DIR/err"
+nido_run config image tiny:latest
+check "config image of a known tag: no warning" test ! -s "$T_DIR/err"
+"$NIDO" config image "$image_before" 2>/dev/null
 
 # --- nido spawn with the mount running ---------------------------------------
 mnt="$T_DIR/mnt"

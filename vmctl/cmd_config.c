@@ -33,6 +33,21 @@ static int show_all(struct nido_ctx *ctx)
 	return print_json(o);
 }
 
+/* Warns when the image key names a tag the catalog does not resolve: the
+ * value is kept (the catalog may change), but a later mkdir would fail. */
+static void warn_unknown_image(struct nido_ctx *ctx, const char *key)
+{
+	char quoted[ARG_QUOTE_MAX];
+	struct catalog *cat;
+
+	if (strcmp(key, "image") != 0 || !(cat = ctx_catalog(ctx)))
+		return;
+	if (!catalog_resolve(cat, ctx->cfg.image))
+		fprintf(stderr, "nido: warning: image %s is not in the catalog %s; 'mkdir vms/NAME' "
+			"will fail until it is (see 'nido image list')\n",
+			log_escape(ctx->cfg.image, quoted, sizeof(quoted)), cat->source);
+}
+
 int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
 {
 	char value[CONFIG_TEXT_MAX], err[512], quoted[ARG_QUOTE_MAX];
@@ -55,6 +70,7 @@ int cmd_config(struct nido_ctx *ctx, int argc, char **argv)
 	}
 	if (config_set(&ctx->cfg, argv[0], argv[1], err, sizeof(err)) < 0)
 		return fail("%s; nothing changed", err);
+	warn_unknown_image(ctx, argv[0]);
 	mkdir_p(ctx->home, 0700);
 	if ((rc = config_save(ctx->config_path, &ctx->cfg)) < 0)
 		return fail("%s: cannot write: %s", ctx->config_path, strerror(-rc));
