@@ -29,6 +29,11 @@ check "the VM was stopped" t_wait_gone "$pid" 10
 check "the mount is gone" bash -c "! mountpoint -q '$mnt'"
 check "the daemon exited" t_wait_gone "$NIDOFS_PID" 10
 check "the VM itself is kept" test -d "$NIDO_HOME/vms/u1"
+"$NIDO" start u1 >"$T_DIR/out" 2>"$T_DIR/err"
+check "nido start with the mount gone fails" test $? -ne 0
+check "the error tells how to get the base image back" \
+	grep -q "vm u1: base image .* cannot be opened: No such file or directory; if it is read through a nidofs mount, mount it again, else run 'nido image pull tiny:1.0'" "$T_DIR/err"
+check "no QEMU was left" bash -c "! test -s '$NIDO_HOME/vms/u1/qemu.pid' || ! kill -0 \$(cat '$NIDO_HOME/vms/u1/qemu.pid')"
 
 # Once the image is fully cached, the next start moves the VM off the mount.
 mount_nidofs "$mnt" -o catalog="$T_DIR/catalog.json" || { not_ok "remount"; t_done; }

@@ -77,3 +77,16 @@ int vm_prefer_cached_base(const char *home, const char *vmdir, char *err, size_t
 	log_info("%s: base image now read from the cache: %s", vmdir, cached);
 	return 1;
 }
+
+int vm_check_base(const char *name, const char *vmdir, const char *tag, char *err, size_t errlen)
+{
+	char overlay[4096], backing[1024];
+
+	snprintf(overlay, sizeof(overlay), "%s/disk.qcow2", vmdir);
+	if (qcow2_backing_name(overlay, backing, sizeof(backing)) < 0 || access(backing, R_OK) == 0)
+		return 0; /* QEMU reports an unreadable overlay itself */
+	snprintf(err, errlen, "vm %s: base image %s cannot be opened: %s; if it is read through a "
+		 "nidofs mount, mount it again, else run 'nido image pull %s' and start again",
+		 name, backing, strerror(errno), tag);
+	return -ENOENT;
+}

@@ -12,4 +12,9 @@
  * rebased, 0 when nothing was to do, or -errno with the cause in err. */
 int vm_prefer_cached_base(const char *home, const char *vmdir, char *err, size_t errlen);
 
+/* Checks that the base image of VM name can be opened. Returns 0, or -ENOENT
+ * with a message in err that tells how to make it available again (mount
+ * nidofs, or pull tag, the image the VM was made from). */
+int vm_check_base(const char *name, const char *vmdir, const char *tag, char *err, size_t errlen);
+
 #endif

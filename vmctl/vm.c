@@ -254,6 +254,9 @@ static int start_locked(const char *home, const char *name, const char *vmdir, c
 	/* A fully cached base image frees the VM from the mount. */
 	if (vm_prefer_cached_base(home, vmdir, err, errlen) < 0)
 		log_warnx("vm %s: base image stays on the mount: %s", name, err);
+	rc = vm_check_base(name, vmdir, cfg.image, err, errlen);
+	if (rc < 0)
+		return rc;
 	key = malloc(sizeof(*key));
 	if (!key) {
 		snprintf(err, errlen, "vm %s: out of memory", name);
