@@ -271,7 +271,7 @@ int boot_vm(const char *home, const char *name, const char *vmdir, struct nido_c
 	}
 	record_outcome(&b, rc, err);
 	if (rc == 0)
-		log_info("vm %s: started with %s%s%s, ssh port %u", name, b.accel.name,
-			 b.accel.note[0] ? " because " : "", b.accel.note, cfg->ssh_port);
+		log_info("vm %s: started with %s on ssh port %u%s%s", name, b.accel.name, cfg->ssh_port,
+			 b.accel.note[0] ? "; reason: " : "", b.accel.note);
 	return rc;
 }
