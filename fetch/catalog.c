@@ -411,6 +411,26 @@ static const char *image_problem(const struct catalog *cat, const struct json_nu
 	return NULL;
 }
 
+/* FNV-1a: spreads image names over the slots of cat->by_name. */
+static size_t name_hash(const char *name)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)h;
+}
+
+/* Returns the slot that holds name, or the empty slot where it would go. */
+static size_t name_slot(const struct catalog *cat, const char *name)
+{
+	size_t mask = cat->by_name_slots - 1, slot = name_hash(name) & mask;
+
+	while (cat->by_name[slot] && strcmp(cat->images[cat->by_name[slot] - 1].name, name) != 0)
+		slot = (slot + 1) & mask;
+	return slot;
+}
+
 static int parse_image(struct catalog *cat, const struct json_nul *nul, const cJSON *obj)
 {
 	struct cat_image *img = &cat->images[cat->nimages];
@@ -445,7 +465,7 @@ static int parse_image(struct catalog *cat, const struct json_nul *nul, const cJ
 	}
 	cJSON_ArrayForEach(item, versions)
 		parse_version(cat, nul, img, item);
-	cat->nimages++;
+	cat->by_name[name_slot(cat, img->name)] = ++cat->nimages;
 	return resolve_aliases(cat, img);
 }
 
@@ -486,7 +506,10 @@ static int parse_document(struct catalog *cat, const struct json_nul *nul, const
 		return -EINVAL;
 	}
 	cat->images = calloc((size_t)cJSON_GetArraySize(images) + 1, sizeof(*cat->images));
-	if (!cat->images)
+	for (cat->by_name_slots = 4; cat->by_name_slots <= 2 * (size_t)cJSON_GetArraySize(images);)
+		cat->by_name_slots *= 2;
+	cat->by_name = calloc(cat->by_name_slots, sizeof(*cat->by_name));
+	if (!cat->images || !cat->by_name)
 		return -ENOMEM;
 	cJSON_ArrayForEach(item, images)
 		if ((rc = parse_image(cat, nul, item)) < 0)
@@ -555,6 +578,7 @@ void catalog_free(struct catalog *cat)
 		image_clear(&cat->images[i]);
 	free_list(cat->problems, cat->nproblems);
 	free(cat->images);
+	free(cat->by_name);
 	free(cat->source);
 	free(cat->schema_version);
 	free(cat->updated_at);
@@ -563,10 +587,12 @@ void catalog_free(struct catalog *cat)
 
 const struct cat_image *catalog_image(const struct catalog *cat, const char *name)
 {
-	for (size_t i = 0; i < cat->nimages; i++)
-		if (strcmp(cat->images[i].name, name) == 0)
-			return &cat->images[i];
-	return NULL;
+	size_t slot;
+
+	if (!cat->by_name)
+		return NULL;
+	slot = name_slot(cat, name);
+	return cat->by_name[slot] ? &cat->images[cat->by_name[slot] - 1] : NULL;
 }
 
 const struct cat_version *catalog_version(const struct cat_image *img, const char *version)

@@ -44,6 +44,8 @@ struct catalog {
 	char *schema_version, *updated_at;
 	struct cat_image *images;
 	size_t nimages;
+	size_t *by_name;		/* index of images by name: position + 1, 0 empty */
+	size_t by_name_slots;		/* a power of two, over twice the image count */
 	char **problems;		/* one message per rejected entry or alias */
 	size_t nproblems;
 };
