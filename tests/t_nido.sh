@@ -222,6 +222,11 @@ check "stop: the guest powered off by ACPI" console_has s1 NIDO-TINY-ACPI-POWERO
 nido_run info s1
 check "stop: info says stopped" grep -qx 'state: *stopped' "$T_DIR/out"
 check "stop: the mount says stopped" grep -q '^stopped' "$mnt/vms/s1/state"
+started=$SECONDS
+expect_error "ssh to a stopped VM" ssh s1 true
+check "ssh to a stopped VM: names the VM and its state" \
+	grep -qxF "nido: vm s1: not running (state: stopped); start it with 'nido start s1'" "$T_DIR/err"
+check "ssh to a stopped VM: fails at once" test $((SECONDS - started)) -lt 10
 nido_run start s1
 check "start: exit status 0" test "$status" = 0
 old=$pid
