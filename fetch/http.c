@@ -35,6 +35,21 @@ struct transfer {
 	char err[256];
 };
 
+int http_url_supported(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* Rejects a URL without an http or https scheme before libcurl receives it,
+ * because libcurl would guess a scheme and look the first word up as a host. */
+static int check_scheme(const char *url, char *err, size_t errlen)
+{
+	if (http_url_supported(url))
+		return 0;
+	snprintf(err, errlen, "not an http or https URL");
+	return -EINVAL;
+}
+
 int http_global_init(void)
 {
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
@@ -62,6 +77,8 @@ struct http_conn *http_conn_new(const char *ca_file)
 	curl_easy_setopt(c->curl, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRECTS);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	/* A second guard behind check_scheme: a URL without a scheme gets https. */
+	curl_easy_setopt(c->curl, CURLOPT_DEFAULT_PROTOCOL, "https");
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, HTTP_CONNECT_TIMEOUT);
 	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, stall_seconds());
@@ -267,8 +284,11 @@ int http_get_range(struct http_conn *c, const char *url, uint64_t off, uint64_t 
 	struct curl_slist *headers = NULL;
 	char range[64], hdr[300];
 	CURLcode res;
+	int rc;
 
 	memset(ans, 0, sizeof(*ans));
+	if ((rc = check_scheme(url, err, errlen)) < 0)
+		return rc;
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off, off + len - 1);
 	if (if_range && if_range[0]) {
 		snprintf(hdr, sizeof(hdr), "If-Range: %s", if_range);
@@ -314,12 +334,15 @@ static size_t on_document(char *data, size_t size, size_t nmemb, void *arg)
 int http_get_document(const char *url, const char *ca_file, size_t max, char **out, size_t *outlen,
 		      char *err, size_t errlen)
 {
-	struct http_conn *c = http_conn_new(ca_file);
+	struct http_conn *c;
 	struct document d = { .max = max };
 	CURLcode res;
 	long status = 0;
+	int rc;
 
-	if (!c)
+	if ((rc = check_scheme(url, err, errlen)) < 0)
+		return rc;
+	if (!(c = http_conn_new(ca_file)))
 		return -ENOMEM;
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_document);
@@ -383,12 +406,15 @@ static size_t on_file(char *data, size_t size, size_t nmemb, void *arg)
 int http_download(const char *url, const char *ca_file, int fd, uint64_t resume_from,
 		  const struct http_download_hooks *hooks, char *err, size_t errlen)
 {
-	struct http_conn *c = http_conn_new(ca_file);
+	struct http_conn *c;
 	struct file_sink f = { .fd = fd, .hooks = hooks };
 	long status = 0;
 	CURLcode res;
+	int rc;
 
-	if (!c)
+	if ((rc = check_scheme(url, err, errlen)) < 0)
+		return rc;
+	if (!(c = http_conn_new(ca_file)))
 		return -ENOMEM;
 	if (hooks && hooks->cancelled)
 		http_conn_set_cancel(c, hooks->cancelled, hooks->arg);

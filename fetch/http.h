@@ -30,6 +30,11 @@ struct http_conn;
 
 int http_global_init(void);
 
+/* Returns 1 when url starts with http:// or https:// (any case), else 0. The
+ * request functions below reject every other URL with -EINVAL before any
+ * network traffic. */
+int http_url_supported(const char *url);
+
 /* One connection handle, reused across requests (keep-alive); one per thread. */
 struct http_conn *http_conn_new(const char *ca_file);
 void http_conn_free(struct http_conn *c);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,16 +20,11 @@ void fs_config_path(char *buf, size_t len)
 	path_join(buf, len, fs.home, "config");
 }
 
-static int is_url(const char *s)
-{
-	return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
-}
-
 /* Picks the catalog file; empty when the source is a URL. */
 static void catalog_file(char *buf, size_t len)
 {
 	if (fs.catalog_src[0]) {
-		snprintf(buf, len, "%s", is_url(fs.catalog_src) ? "" : fs.catalog_src);
+		snprintf(buf, len, "%s", http_url_supported(fs.catalog_src) ? "" : fs.catalog_src);
 		return;
 	}
 	path_join(buf, len, fs.home, "catalog.json");

@@ -1,6 +1,6 @@
 /* Invalidation of what the kernel caches (names, attributes, pages) for paths
- * whose bytes or meaning changed: after a catalog reload, and when the block
- * cache discards or evicts an image. Image invalidations run on a thread of
+ * whose bytes or meaning changed: after a catalog reload, when the block
+ * cache discards or evicts an image, and when a VM's ready file is removed. Image invalidations run on a thread of
  * their own, because the kernel waits for pages under read, whose requests
  * may need the very locks held where the change is noticed. */
 #include "fs/inval.h"
@@ -58,6 +58,12 @@ void inval_catalog(const struct catalog *old)
 			invalidate("/catalog", img->name, v->version, "info");
 		}
 	}
+}
+
+void inval_vm_file(const char *vm, const char *file)
+{
+	if (fs.fuse)
+		invalidate("/vms", vm, file, NULL);
 }
 
 /* Invalidates the catalog and images/ paths of the image id, or of every

@@ -13,6 +13,7 @@
 #include "fetch/log.h"
 #include "fetch/packed.h"
 #include "fs/fs.h"
+#include "fs/inval.h"
 #include "fs/text.h"
 #include "vmctl/inspect.h"
 #include "vmctl/seed.h"
@@ -214,6 +215,9 @@ int vmfs_write_ctl(struct handle *h, const char *data, size_t size)
 		snprintf(err, sizeof(err), "unknown command '%s': expected start, stop, restart or kill", cmd);
 		rc = -EINVAL;
 	}
+	/* vm_stop removed the ready file; the kernel may still hold its attributes. */
+	if (strcmp(cmd, "start") != 0)
+		inval_vm_file(h->vm, "ready");
 	if (rc < 0) {
 		log_warnx("vms/%s/ctl: %s failed: %s", h->vm, cmd, err);
 		return rc;

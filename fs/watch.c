@@ -1,22 +1,19 @@
 /* The readiness watcher; see watch.h. */
 #include "fs/watch.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fetch/files.h"
 #include "fetch/log.h"
 #include "fs/fs.h"
+#include "fs/inval.h"
 #include "vmctl/vm.h"
 
 #define WATCH_INTERVAL_MS 1000
@@ -27,29 +24,6 @@ static pthread_t watcher;
 static int watching;
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
-
-/* Returns 1 when an SSH server sends its banner on 127.0.0.1:port. QEMU
- * accepts the connection itself, so a connect alone proves nothing. */
-static int ssh_answers(unsigned port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct pollfd pfd;
-	char banner[8] = "";
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int ok = 0;
-
-	if (fd < 0)
-		return 0;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, BANNER_WAIT_MS) == 1 && read(fd, banner, 4) == 4)
-			ok = memcmp(banner, "SSH-", 4) == 0;
-	}
-	close(fd);
-	return ok;
-}
 
 /* Returns 1 when the console shows cloud-init's final message. */
 static int cloud_init_done(const char *vmdir)
@@ -77,12 +51,24 @@ static int cloud_init_done(const char *vmdir)
 	return done;
 }
 
-static void write_ready(const char *path, int cloud_init)
+/* Writes the ready file through vm_ready_write, which writes nothing once a
+ * stop has begun, so a file written here never outlives the VM's QEMU. */
+static int write_ready(const char *name, int cloud_init)
 {
 	const char *text = cloud_init ? "ssh: up\ncloud-init: done\n" : "ssh: up\ncloud-init: not finished yet\n";
+	int rc = vm_ready_write(fs.home, name, text);
 
-	if (write_file_atomic(path, text, strlen(text), 0644) < 0)
-		log_warn("%s: cannot write", path);
+	if (rc < 0 && rc != -EBUSY && rc != -ESRCH)
+		log_warnx("vms/%s/ready: cannot write: %s", name, strerror(-rc));
+	return rc;
+}
+
+/* Removes the ready file and drops the kernel's cached entry for it, so that
+ * the mount stops showing it at once. */
+static void remove_ready(const char *name, const char *path)
+{
+	if (unlink(path) == 0)
+		inval_vm_file(name, "ready");
 }
 
 static void check_vm(const char *name)
@@ -98,23 +84,23 @@ static void check_vm(const char *name)
 	snprintf(pidfile, sizeof(pidfile), "%s/qemu.pid", vmdir);
 	snprintf(cfgpath, sizeof(cfgpath), "%s/config", vmdir);
 	if (vm_status(fs.home, name, &st) < 0 || st.state != VM_RUNNING) {
-		unlink(ready);
+		remove_ready(name, ready);
 		return;
 	}
 	/* A file older than this boot's pidfile belongs to the previous boot. */
 	if (stat(ready, &rst) == 0 && stat(pidfile, &pst) == 0 && rst.st_mtime < pst.st_mtime)
-		unlink(ready);
+		remove_ready(name, ready);
 	if (read_file(ready, 256, &text, &len) == 0) {
 		if (strstr(text, "not finished") && cloud_init_done(vmdir))
-			write_ready(ready, 1);
+			write_ready(name, 1);
 		free(text);
 		return;
 	}
 	config_defaults(&cfg);
-	if (config_load(cfgpath, &cfg, err, sizeof(err)) == 0 && cfg.ssh_port && ssh_answers(cfg.ssh_port)) {
-		write_ready(ready, cloud_init_done(vmdir));
+	if (config_load(cfgpath, &cfg, err, sizeof(err)) < 0 || !cfg.ssh_port)
+		return;
+	if (vm_ssh_answers(cfg.ssh_port, BANNER_WAIT_MS) && write_ready(name, cloud_init_done(vmdir)) == 0)
 		log_info("vms/%s: ready: the SSH server responds on 127.0.0.1:%u", name, cfg.ssh_port);
-	}
 }
 
 static void *watch_main(void *arg)

@@ -81,6 +81,48 @@ check "image update with no images: catalog unchanged" cmp "$NIDO_HOME/catalog.j
 expect_error "image update of a missing URL" image update "$url/missing.json"
 check "image update of a missing URL: catalog unchanged" cmp "$NIDO_HOME/catalog.json" "$www/catalog.json"
 
+# A source that is neither an http or https URL nor an existing file is
+# rejected before any network traffic: no name in it becomes a host lookup.
+not_a_source="not an http or https URL and no such file"
+cd "$T_DIR" || exit 1
+expect_error "image update of a bare missing name" image update mycat.json
+check "image update of a bare missing name: names the cause" \
+	grep -qxF "nido: image update: mycat.json: $not_a_source" "$T_DIR/err"
+check "image update of a bare missing name: catalog unchanged" cmp "$NIDO_HOME/catalog.json" "$www/catalog.json"
+expect_error "image update of a file:// URL" image update "file://$www/catalog.json"
+check "image update of a file:// URL: names the cause" grep -qF "$not_a_source" "$T_DIR/err"
+check "image update of a file:// URL: catalog unchanged" cmp "$NIDO_HOME/catalog.json" "$www/catalog.json"
+expect_error "image update of an ftp:// URL" image update "ftp://127.0.0.1:$NGINX_PORT/catalog.json"
+check "image update of an ftp:// URL: names the cause" grep -qF "$not_a_source" "$T_DIR/err"
+
+# strace_update SOURCE: runs `nido image update SOURCE` under strace and
+# prints the connect and sendto calls it made.
+strace_update() {
+	strace -f -qq -e trace=connect,sendto -o "$T_DIR/strace.log" \
+		"$NIDO" image update "$1" </dev/null >/dev/null 2>&1
+	grep -E 'connect\(|sendto\(' "$T_DIR/strace.log"
+}
+connects_to_loopback() { strace_update "$1" | grep -q 'inet_addr("127.0.0.1")'; }
+if command -v strace >/dev/null; then
+	# A real update shows that strace records the connections nido makes.
+	check "strace records an http update's connection" connects_to_loopback "$url/catalog.json"
+	check "image update of a bare missing name: no connection and no DNS query" \
+		test -z "$(strace_update mycat.json)"
+else
+	echo "# strace is not installed: the no-connection check is skipped"
+fi
+
+# A local file is read as `nidofs -o catalog=FILE` reads it.
+write_catalog "$T_DIR/local.json" tiny3 3.0 "$url/tiny.qcow2" "$www/tiny.qcow2" stable
+nido_run image update local.json
+check "image update of a local file: exit status 0" test "$status" = 0
+check "image update of a local file: installs the catalog" cmp "$NIDO_HOME/catalog.json" "$T_DIR/local.json"
+nido_run image list
+check "image update of a local file: image list shows its entry" grep -Eq '^  tiny3:3\.0 +\(stable\)' "$T_DIR/out"
+cd "$OLDPWD" || exit 1
+nido_run image update "$url/catalog.json"
+check "image update back to the http catalog" cmp "$NIDO_HOME/catalog.json" "$www/catalog.json"
+
 # --- nido image list and info ------------------------------------------------
 nido_run image list
 check "image list: exit status 0" test "$status" = 0
@@ -187,6 +229,11 @@ check "stop: the guest powered off by ACPI" console_has s1 NIDO-TINY-ACPI-POWERO
 nido_run info s1
 check "stop: info says stopped" grep -qx 'state: *stopped' "$T_DIR/out"
 check "stop: the mount says stopped" grep -q '^stopped' "$mnt/vms/s1/state"
+started=$SECONDS
+expect_error "ssh to a stopped VM" ssh s1 true
+check "ssh to a stopped VM: names the VM and its state" \
+	grep -qxF "nido: vm s1: not running (state: stopped); start it with 'nido start s1'" "$T_DIR/err"
+check "ssh to a stopped VM: fails at once" test $((SECONDS - started)) -lt 10
 nido_run start s1
 check "start: exit status 0" test "$status" = 0
 old=$pid

@@ -36,6 +36,15 @@ qemu_pid() { cat "$NIDO_HOME/vms/$1/qemu.pid" 2>/dev/null; }
 ssh_port() { sed -n 's/^ssh_port = //p' "$NIDO_HOME/vms/$1/config"; }
 vm_state() { cut -d' ' -f1 "$mnt/vms/$1/state"; }
 
+# fake_ready NAME: writes the ready file as the watcher does once SSH responds
+# (the tiny guest has no SSH server), and reads it through the mount, so that
+# the kernel holds its name and attributes.
+fake_ready() {
+	printf 'ssh: up\ncloud-init: not finished yet\n' >"$NIDO_HOME/vms/$1/ready"
+	grep -q '^ssh: up' "$mnt/vms/$1/ready"
+}
+no_ready() { [ ! -e "$NIDO_HOME/vms/$1/ready" ] && [ ! -e "$mnt/vms/$1/ready" ]; }
+
 # A QEMU counts as gone once it has exited, even before init reaps it.
 gone() {
 	[ ! -e "/proc/$1" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]
@@ -131,7 +140,9 @@ check "v1: reads its base image through the mount" backing_under v1 "$mnt/images
 check "v1: the held port is skipped" test "$(ssh_port v1)" != "$held"
 check "v1: start while running fails with EALREADY" test "$(try_write "$mnt/vms/v1/ctl" start)" = EALREADY
 
+check "v1: ready shows through the mount" fake_ready v1
 check "v1: ctl stop succeeds" ctl v1 stop
+check "v1: ready is gone when the stop returns" no_ready v1
 check "v1: stop leaves no QEMU" t_wait_for "QEMU $pid to exit" 10 gone "$pid"
 check "v1: state is stopped" test "$(vm_state v1)" = stopped
 check "v1: the guest powered off by ACPI" console_has v1 NIDO-TINY-ACPI-POWEROFF
@@ -144,7 +155,9 @@ pid=$(qemu_pid v1)
 check "v1: start runs a new QEMU" differs "$pid" "$old"
 check "v1: state is running after start" test "$(vm_state v1)" = running
 
+check "v1: ready shows before the restart" fake_ready v1
 check "v1: ctl restart succeeds" ctl v1 restart
+check "v1: ready is gone when the restart returns" no_ready v1
 check "v1: restart ends the old QEMU" t_wait_for "QEMU $pid to exit" 10 gone "$pid"
 check "v1: restart powered the guest off first" \
 	bash -c "tr -d '\r' <'$NIDO_HOME/vms/v1/console.log.1' | grep -qx NIDO-TINY-ACPI-POWEROFF"
@@ -154,7 +167,9 @@ pid=$(qemu_pid v1)
 check "v1: restart runs a new QEMU" differs "$pid" "$old"
 check "v1: boots again after restart" console_has v1 NIDO-TINY-BOOT-OK
 
+check "v1: ready shows before the kill" fake_ready v1
 check "v1: ctl kill succeeds" ctl v1 kill
+check "v1: ready is gone when the kill returns" no_ready v1
 check "v1: kill leaves no QEMU" t_wait_for "QEMU $pid to exit" 10 gone "$pid"
 check "v1: state is stopped after kill" test "$(vm_state v1)" = stopped
 check "v1: kill skips the ACPI power-down" bash -c "! grep -q NIDO-TINY-ACPI-POWEROFF '$mnt/vms/v1/console'"

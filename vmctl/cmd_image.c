@@ -131,19 +131,42 @@ static int image_list(struct nido_ctx *ctx)
 	return 0;
 }
 
+/* Reads the catalog text from source: an http or https URL, or the path of
+ * an existing file. Anything else is rejected before any network traffic,
+ * because a bare name such as mycat.json must not turn into a host lookup.
+ * Prints the error and returns 1, or returns 0 with a malloc'd *text. */
+static int read_catalog_source(struct nido_ctx *ctx, const char *source, const char *shown,
+			       char **text, size_t *len)
+{
+	char err[1024];
+	int rc;
+
+	if (http_url_supported(source)) {
+		rc = http_get_document(source, ctx->cfg.ca_file, CATALOG_MAX_FILE, text, len, err, sizeof(err));
+		if (rc < 0)
+			return fail("image update: %s: cannot fetch the catalog: %s", shown, err);
+		return 0;
+	}
+	if (access(source, F_OK) != 0)
+		return fail("image update: %s: not an http or https URL and no such file", shown);
+	rc = read_file(source, CATALOG_MAX_FILE, text, len);
+	if (rc < 0)
+		return fail("image update: %s: cannot read the catalog: %s", shown, strerror(-rc));
+	return 0;
+}
+
 static int image_update(struct nido_ctx *ctx, int argc, char **argv)
 {
-	const char *url = argc > 0 ? argv[0] : ctx->cfg.catalog_url;
+	const char *source = argc > 0 ? argv[0] : ctx->cfg.catalog_url;
 	struct catalog *cat = NULL;
 	char path[4096], err[1024], shown[ARG_QUOTE_MAX], *text;
 	size_t len;
 	int rc;
 
-	/* The URL may come from the command line: messages show it escaped. */
-	log_escape(url, shown, sizeof(shown));
-	rc = http_get_document(url, ctx->cfg.ca_file, CATALOG_MAX_FILE, &text, &len, err, sizeof(err));
-	if (rc < 0)
-		return fail("%s: cannot fetch the catalog: %s", shown, err);
+	/* The source may come from the command line: messages show it escaped. */
+	log_escape(source, shown, sizeof(shown));
+	if (read_catalog_source(ctx, source, shown, &text, &len))
+		return 1;
 	rc = catalog_parse(text, len, shown, &cat, err, sizeof(err));
 	if (rc == 0 && cat->nimages == 0) {
 		snprintf(err, sizeof(err), "%s: catalog lists no usable image", shown);
@@ -239,7 +262,7 @@ static int image_rm(struct nido_ctx *ctx, const char *tag)
 static const char *const image_usages[][2] = {
 	{ "list", "image list [--json]" },
 	{ "pull", "image pull TAG" },
-	{ "update", "image update [URL]" },
+	{ "update", "image update [URL | FILE]" },
 	{ "info", "image info TAG [--json]" },
 	{ "rm", "image rm TAG" },
 };

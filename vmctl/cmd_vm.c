@@ -12,8 +12,15 @@
 #include "fetch/cache.h"
 #include "fetch/files.h"
 #include "fetch/log.h"
+#include "vmctl/deadline.h"
 #include "vmctl/sshkey.h"
 #include "vmctl/vm.h"
+
+/* How long `nido ssh` waits for the guest's SSH server: a first boot under
+ * TCG with cloud-init can take minutes, so this is generous. */
+#define SSH_WAIT_SECONDS 120
+#define SSH_BANNER_WAIT_MS 1000
+#define SSH_POLL_MS 1000
 
 static int check_name(const char *name)
 {
@@ -171,6 +178,38 @@ int cmd_rm(struct nido_ctx *ctx, int argc, char **argv)
 	return run_vm_op(ctx, argc, argv, "rm NAME", 2);
 }
 
+/* Fails unless the VM runs, then waits up to SSH_WAIT_SECONDS for its SSH
+ * server's banner, because right after a spawn the guest is still booting.
+ * Returns 0 or an exit status after printing the reason. */
+static int wait_for_ssh(struct nido_ctx *ctx, const char *name, unsigned port)
+{
+	int64_t deadline = monotonic_ms() + SSH_WAIT_SECONDS * 1000;
+	struct vm_status st;
+	char state[700];
+	int rc, announced = 0;
+
+	for (;;) {
+		if ((rc = vm_status(ctx->home, name, &st)) < 0)
+			return fail("vm %s: cannot read its state: %s", name, strerror(-rc));
+		if (st.state != VM_RUNNING && st.state != VM_BOOTING) {
+			vm_status_format(&st, state, sizeof(state));
+			return fail("vm %s: not running (state: %s); start it with 'nido start %s'",
+				    name, state, name);
+		}
+		if (vm_ssh_answers(port, SSH_BANNER_WAIT_MS))
+			return 0;
+		if (ms_left(deadline) == 0)
+			return fail("vm %s: its SSH server did not answer on 127.0.0.1:%u within %d s; "
+				    "see its console.log", name, port, SSH_WAIT_SECONDS);
+		if (!announced && isatty(STDERR_FILENO)) {
+			fprintf(stderr, "nido: vm %s: waiting up to %d s for its SSH server on 127.0.0.1:%u\n",
+				name, SSH_WAIT_SECONDS, port);
+			announced = 1;
+		}
+		sleep_ms(SSH_POLL_MS);
+	}
+}
+
 int cmd_ssh(struct nido_ctx *ctx, int argc, char **argv)
 {
 	struct nido_config cfg;
@@ -189,6 +228,8 @@ int cmd_ssh(struct nido_ctx *ctx, int argc, char **argv)
 		return fail("%s", err);
 	if (cfg.ssh_port == 0)
 		return fail("VM %s: no SSH port recorded in %s", argv[0], path);
+	if ((rc = wait_for_ssh(ctx, argv[0], cfg.ssh_port)))
+		return rc;
 	if (sshkey_find(ctx->home, &cfg, &key, err, sizeof(err)) < 0)
 		return fail("VM %s: %s", argv[0], err);
 	snprintf(port, sizeof(port), "%u", cfg.ssh_port);
@@ -206,7 +247,7 @@ int cmd_ssh(struct nido_ctx *ctx, int argc, char **argv)
 	args[n++] = "UserKnownHostsFile=/dev/null";
 	args[n++] = "-o";
 	args[n++] = "LogLevel=ERROR";
-	/* A guest whose SSH server is not up yet must not leave ssh waiting forever. */
+	/* The server responded just now, but a guest that hangs must not leave ssh waiting forever. */
 	args[n++] = "-o";
 	args[n++] = "ConnectTimeout=20";
 	args[n++] = target;

@@ -17,7 +17,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "image", cmd_image,
-	  "image list [--json] | pull TAG | update [URL] | info TAG [--json] | rm TAG", 1 },
+	  "image list [--json] | pull TAG | update [URL | FILE] | info TAG [--json] | rm TAG", 1 },
 	{ "spawn", cmd_spawn,
 	  "spawn NAME [--image TAG] [--user-data FILE] [--memory MB] [--cpus N] [--ssh-key FILE] [-y|--yes]", 0 },
 	{ "ls", cmd_ls, "ls [--json]", 1 },

@@ -67,7 +67,8 @@ static int end_qemu(const char *name, const char *vmdir, int pidfd, unsigned sto
 	return rc;
 }
 
-/* Removes the files of a QEMU that did not exit cleanly and records the state. */
+/* Removes the files of a QEMU that did not exit cleanly and the ready file,
+ * and records the state. */
 static void record_stopped(const char *name, const char *vmdir)
 {
 	struct vm_record rec;
@@ -77,6 +78,8 @@ static void record_stopped(const char *name, const char *vmdir)
 	if (vmdir_file(vmdir, "qemu.pid", path, sizeof(path)) == 0)
 		unlink(path);
 	if (vmdir_file(vmdir, "qmp.sock", path, sizeof(path)) == 0)
+		unlink(path);
+	if (vmdir_file(vmdir, "ready", path, sizeof(path)) == 0)
 		unlink(path);
 	if (vmdir_load_state(vmdir, &rec) < 0)
 		memset(&rec, 0, sizeof(rec));

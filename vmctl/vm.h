@@ -17,6 +17,8 @@
  *   qemu.pid, qmp.sock
  *   ssh          the login command
  *   state        the last recorded state (see vmdir.h)
+ *   ready        written by the daemon once the guest's SSH server responds,
+ *                removed by every stop (see vm_ready_write)
  * Operations on one VM are serialised by a flock on its directory, and
  * vm_status takes no lock.
  *
@@ -88,6 +90,16 @@ int vm_status(const char *home, const char *name, struct vm_status *st);
  * name, -ENOENT when the VM does not exist, or -errno. Reads only the pidfile
  * and /proc, so it is cheaper than vm_status. Takes no lock. */
 int vm_running(const char *home, const char *name);
+
+/* Returns 1 when an SSH server sends its banner on 127.0.0.1:port within
+ * wait_ms milliseconds, else 0. QEMU accepts connections on a forwarded port
+ * itself, so a connect alone proves nothing. */
+int vm_ssh_answers(unsigned port, int wait_ms);
+
+/* Writes text as <home>/vms/NAME/ready, only while the VM's QEMU runs and no
+ * other operation (such as a stop) holds the VM directory's lock. Returns 0,
+ * -EBUSY while the lock is held, -ESRCH when QEMU does not run, or -errno. */
+int vm_ready_write(const char *home, const char *name, const char *text);
 
 /* Formats st as one line, e.g. "running (tcg: kvm unusable: ...)". */
 void vm_status_format(const struct vm_status *st, char *buf, size_t len);
