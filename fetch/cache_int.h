@@ -13,8 +13,8 @@
 
 #define CACHE_WORKERS 4
 #define CACHE_JOB_BLOCKS 64		/* at most 4 MiB per request */
-#define CACHE_READAHEAD_MAX 64		/* blocks: 4 MiB */
-#define CACHE_READAHEAD_START 8	/* blocks read in order before readahead starts */
+#define CACHE_READAHEAD_MAX 32		/* blocks: 2 MiB */
+#define CACHE_READAHEAD_START 16	/* blocks read in order before readahead starts */
 #define CACHE_READAHEAD_SLACK (512u * 1024) /* bytes a read may jump and stay in order */
 #define CACHE_ATTEMPTS 5
 #define CACHE_STALL_ATTEMPTS 2
