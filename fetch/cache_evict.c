@@ -1,6 +1,6 @@
 /* The block cache's size limits: a maximum size and a floor of free space on
  * its file system, kept by evicting whole images, least recently written
- * first, never one that a VM uses or that a reader or another process holds
+ * first, never one that a VM uses or that a reader or another process has
  * open. Every writer into the cache (lazy fetches, `nido image pull`, packed
  * pulls) makes room here before it writes. */
 #include "fetch/cache_int.h"

@@ -421,7 +421,7 @@ static size_t name_hash(const char *name)
 	return (size_t)h;
 }
 
-/* Returns the slot that holds name, or the empty slot where it would go. */
+/* Returns the slot that contains name, or the empty slot where it would go. */
 static size_t name_slot(const struct catalog *cat, const char *name)
 {
 	size_t mask = cat->by_name_slots - 1, slot = name_hash(name) & mask;

@@ -264,17 +264,25 @@ static int nido_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off
 	return rc;
 }
 
+/* Resolves path under a read lock of fs.lock held only for the lookup. */
+static int resolve_once(const char *path, struct node *n)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&fs.lock);
+	rc = tree_resolve(path, n);
+	pthread_rwlock_unlock(&fs.lock);
+	return rc;
+}
+
 /* Lets the kernel keep the listings of catalog folders, because they change
  * only with a catalog reload, which invalidates them (inval.c). Other folders
  * are listed again at each open. */
 static int nido_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct node n;
-	int rc;
+	int rc = resolve_once(path, &n);
 
-	pthread_rwlock_rdlock(&fs.lock);
-	rc = tree_resolve(path, &n);
-	pthread_rwlock_unlock(&fs.lock);
 	if (rc < 0)
 		return rc;
 	fi->cache_readdir = fi->keep_cache =
@@ -698,16 +706,6 @@ static int nido_mkdir(const char *path, mode_t mode)
 }
 
 /* Resolves a path for an operation that does not keep the catalog locked. */
-static int resolve_once(const char *path, struct node *n)
-{
-	int rc;
-
-	pthread_rwlock_rdlock(&fs.lock);
-	rc = tree_resolve(path, n);
-	pthread_rwlock_unlock(&fs.lock);
-	return rc;
-}
-
 static int nido_rmdir(const char *path)
 {
 	struct node n;

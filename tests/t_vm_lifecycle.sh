@@ -38,7 +38,7 @@ vm_state() { cut -d' ' -f1 "$mnt/vms/$1/state"; }
 
 # fake_ready NAME: writes the ready file as the watcher does once SSH responds
 # (the tiny guest has no SSH server), and reads it through the mount, so that
-# the kernel holds its name and attributes.
+# the kernel caches its name and attributes.
 fake_ready() {
 	printf 'ssh: up\ncloud-init: not finished yet\n' >"$NIDO_HOME/vms/$1/ready"
 	grep -q '^ssh: up' "$mnt/vms/$1/ready"

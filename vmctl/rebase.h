@@ -13,7 +13,7 @@
 int vm_prefer_cached_base(const char *home, const char *vmdir, char *err, size_t errlen);
 
 /* Checks that the base image of VM name can be opened. Returns 0, or -ENOENT
- * with a message in err that tells how to make it available again (mount
+ * with a message in err on how to make it available again (mount
  * nidofs, or pull tag, the image the VM was made from). */
 int vm_check_base(const char *name, const char *vmdir, const char *tag, char *err, size_t errlen);
 

@@ -71,9 +71,11 @@ static void test_alias_collisions(void)
 	CHECK("lost alias of a version listed later reported",
 	      has_problem(cat, "alpine:3.9: alias 'latest' rejected: also claimed by alpine:3.21, which keeps it"));
 	v = catalog_version(&cat->images[0], "3.20");
+	CHECK("loser version found", v != NULL);
 	CHECK("loser's list lost the alias", v && v->naliases == 1);
 	CHECK("loser's list keeps the rest", v && strcmp(v->aliases[0], "3.20") == 0);
 	v = catalog_version(&cat->images[0], "3.21");
+	CHECK("winner version found", v != NULL);
 	CHECK("winner keeps its aliases", v && v->naliases == 2);
 	CHECK("loser is kept", catalog_resolve(cat, "alpine:3.9") != NULL);
 	catalog_free(cat);
